@@ -1,0 +1,207 @@
+#include "client/fringe_client.h"
+
+#include <grpcpp/create_channel.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/frame_stats.h"
+#include "common/tensor_codec.h"
+#include "common/tile_grid.h"
+
+namespace fringe {
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+absl::StatusOr<v1::ModelRef> ParseModelRef(const std::string& text) {
+  v1::ModelRef ref;
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    ref.set_name(text);
+    return ref;
+  }
+  int64_t version = 0;
+  if (!absl::SimpleAtoi(text.substr(colon + 1), &version) || version <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model \"", text, "\": expected NAME or NAME:VERSION with VERSION >= 1"));
+  }
+  ref.set_name(text.substr(0, colon));
+  ref.set_version(version);
+  return ref;
+}
+
+absl::StatusOr<v1::Image> MakeWireImage(const cv::Mat& frame) {
+  if (frame.empty() || frame.channels() != 1 || frame.dims != 2) {
+    return absl::InvalidArgumentError("a frame must be a non-empty 2-D single-channel image");
+  }
+  cv::Mat wire = frame;
+  const int depth = frame.depth();
+  if (depth != CV_8U && depth != CV_16U && depth != CV_16S && depth != CV_32F) {
+    frame.convertTo(wire, CV_32F);
+  }
+  v1::Image image;
+  auto tensor = MatToTensor(wire);
+  if (!tensor.ok()) return tensor.status();
+  *image.mutable_tensor() = *std::move(tensor);
+  return image;
+}
+
+FringeClient::FringeClient(const Options& options) : options_(options) {
+  grpc::ChannelArguments args;
+  const int limit = static_cast<int>(
+      std::min<int64_t>(options.max_message_bytes, std::numeric_limits<int>::max()));
+  args.SetMaxReceiveMessageSize(limit);
+  args.SetMaxSendMessageSize(limit);
+  channel_ = grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  segmentation_ = v1::Segmentation::NewStub(channel_);
+  models_ = v1::Models::NewStub(channel_);
+  health_ = grpc::health::v1::Health::NewStub(channel_);
+}
+
+std::unique_ptr<FringeClient> FringeClient::Create(const Options& options) {
+  return std::unique_ptr<FringeClient>(new FringeClient(options));
+}
+
+namespace {
+void SetDeadline(grpc::ClientContext* context, std::chrono::milliseconds timeout) {
+  context->set_deadline(std::chrono::system_clock::now() + timeout);
+}
+}  // namespace
+
+absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> FringeClient::Health(
+    const std::string& service) {
+  grpc::ClientContext context;
+  SetDeadline(&context, std::min(options_.timeout, std::chrono::milliseconds(10000)));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = health_->Check(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response.status();
+}
+
+absl::StatusOr<v1::ListModelsResponse> FringeClient::ListModels() {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.timeout);
+  v1::ListModelsResponse response;
+  const grpc::Status status = models_->List(&context, v1::ListModelsRequest(), &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::ModelDescription> FringeClient::Describe(const std::string& name,
+                                                            int64_t version) {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.timeout);
+  v1::DescribeModelRequest request;
+  request.set_name(name);
+  request.set_version(version);
+  v1::ModelDescription response;
+  const grpc::Status status = models_->Describe(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::SegmentResponse> FringeClient::Segment(const v1::SegmentRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.timeout);
+  v1::SegmentResponse response;
+  const grpc::Status status = segmentation_->Segment(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::Status FringeClient::SegmentStream(
+    const std::function<bool(v1::SegmentRequest*)>& next,
+    const std::function<void(v1::SegmentResponse&&)>& on_response, int max_in_flight) {
+  if (max_in_flight < 1) return absl::InvalidArgumentError("max_in_flight must be >= 1");
+  grpc::ClientContext context;
+  auto stream = segmentation_->SegmentStream(&context);
+
+  // The writer thread sends while this thread reads; a counter bounds what is unanswered.
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;
+  bool reader_done = false;
+  std::thread writer([&] {
+    v1::SegmentRequest request;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return in_flight < max_in_flight || reader_done; });
+        if (reader_done) break;
+      }
+      request.Clear();
+      if (!next(&request)) break;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ++in_flight;
+      }
+      if (!stream->Write(request)) break;  // The stream broke; Finish() tells why.
+    }
+    stream->WritesDone();
+  });
+
+  v1::SegmentResponse response;
+  while (stream->Read(&response)) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      --in_flight;
+    }
+    cv.notify_all();
+    on_response(std::move(response));
+    response.Clear();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    reader_done = true;
+  }
+  cv.notify_all();
+  writer.join();
+  return FromGrpcStatus(stream->Finish());
+}
+
+absl::StatusOr<cv::Mat> FringeClient::SegmentLargeFrame(const cv::Mat& frame,
+                                                        const v1::ModelRef& model, int chunk,
+                                                        int margin) {
+  if (chunk < 16 || 2 * margin >= chunk) {
+    return absl::InvalidArgumentError("chunk must be >= 16 and larger than 2 * margin");
+  }
+  cv::Mat as_float;
+  frame.convertTo(as_float, CV_32F);
+  const FrameStats stats = ComputeFrameStats(as_float);
+  const std::vector<TileSpan> rows = PlanTiles(frame.rows, chunk, margin);
+  const std::vector<TileSpan> cols = PlanTiles(frame.cols, chunk, margin);
+  cv::Mat mask(frame.rows, frame.cols, CV_8U);
+  for (const TileSpan& y : rows) {
+    for (const TileSpan& x : cols) {
+      const cv::Rect piece(x.start, y.start, std::min(chunk, frame.cols),
+                           std::min(chunk, frame.rows));
+      v1::SegmentRequest request;
+      *request.mutable_model() = model;
+      request.set_id(absl::StrCat("chunk_", y.start, "_", x.start));
+      auto image = MakeWireImage(frame(piece).clone());
+      if (!image.ok()) return image.status();
+      *request.mutable_image() = *std::move(image);
+      request.mutable_image()->mutable_statistics()->set_mean(stats.mean);
+      request.mutable_image()->mutable_statistics()->set_stddev(stats.stddev);
+      auto response = Segment(request);
+      if (!response.ok()) return response.status();
+      auto piece_mask = TensorToMat(response->mask(), "mask");
+      if (!piece_mask.ok()) return piece_mask.status();
+      const cv::Rect own(x.own_begin - x.start, y.own_begin - y.start, x.own_end - x.own_begin,
+                         y.own_end - y.own_begin);
+      (*piece_mask)(own).copyTo(mask(cv::Rect(x.own_begin, y.own_begin, own.width, own.height)));
+    }
+  }
+  return mask;
+}
+
+}  // namespace fringe

@@ -1,0 +1,79 @@
+// C++ client library for a fringe server: health, model listing, unary and streaming
+// segmentation, and client-side tiling of frames too large for one message.
+#ifndef FRINGE_CLIENT_FRINGE_CLIENT_H_
+#define FRINGE_CLIENT_FRINGE_CLIENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "fringe/v1/models.grpc.pb.h"
+#include "fringe/v1/segmentation.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace fringe {
+
+class FringeClient {
+ public:
+  struct Options {
+    std::string target = "127.0.0.1:50051";
+    int64_t max_message_bytes = int64_t{256} << 20;
+    std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // Per unary call.
+  };
+
+  // Creates a channel; does not connect until the first call.
+  static std::unique_ptr<FringeClient> Create(const Options& options);
+
+  // grpc.health.v1 Check for `service` ("" = the whole server). UNAVAILABLE when the server
+  // cannot be reached.
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> Health(
+      const std::string& service = "");
+
+  absl::StatusOr<v1::ListModelsResponse> ListModels();
+  absl::StatusOr<v1::ModelDescription> Describe(const std::string& name, int64_t version);
+
+  // One request, one response; the server's status converted to absl::Status.
+  absl::StatusOr<v1::SegmentResponse> Segment(const v1::SegmentRequest& request);
+
+  // Opens one SegmentStream and sends the requests `next` produces (it returns false when
+  // there are no more) with at most `max_in_flight` unanswered; `on_response` is called in
+  // request order from the calling thread. `next` runs on a writer thread, concurrently with
+  // `on_response`: state the two share needs a lock. Returns the stream's final status.
+  absl::Status SegmentStream(const std::function<bool(v1::SegmentRequest*)>& next,
+                             const std::function<void(v1::SegmentResponse&&)>& on_response,
+                             int max_in_flight);
+
+  // Segments a frame of any size by sending pieces of at most `chunk` x `chunk` pixels that
+  // overlap by 2 * `margin`, each standardised with the whole frame's statistics, and
+  // stitching the owned centres. Returns the mask (CV_8U class indices) at the frame's size.
+  absl::StatusOr<cv::Mat> SegmentLargeFrame(const cv::Mat& frame, const v1::ModelRef& model,
+                                            int chunk = 2048, int margin = 64);
+
+ private:
+  explicit FringeClient(const Options& options);
+
+  Options options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Segmentation::Stub> segmentation_;
+  std::unique_ptr<v1::Models::Stub> models_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+// Converts a gRPC status to absl::Status (same code and message).
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// Parses "NAME" or "NAME:VERSION" (an empty string means the server's default model).
+absl::StatusOr<v1::ModelRef> ParseModelRef(const std::string& text);
+
+// Builds the wire image for a frame: the tensor keeps the frame's depth when it is uint8,
+// uint16, int16 or float32 (others are sent as float32).
+absl::StatusOr<v1::Image> MakeWireImage(const cv::Mat& frame);
+
+}  // namespace fringe
+
+#endif  // FRINGE_CLIENT_FRINGE_CLIENT_H_

@@ -1,0 +1,273 @@
+// fringe: command-line client for a fringe server.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <opencv2/imgcodecs.hpp>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/cli_util.h"
+#include "client/eval_command.h"
+#include "client/fringe_client.h"
+#include "client/overlay.h"
+#include "common/progress_bar.h"
+#include "common/tensor_codec.h"
+#include "data/image_io.h"
+
+namespace fringe {
+namespace {
+
+namespace fs = std::filesystem;
+
+int RunHealth(FringeClient& client, const std::string& service) {
+  auto status = client.Health(service);
+  if (!status.ok()) return ReportError("health check", status.status());
+  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*status).c_str());
+  return *status == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+}
+
+int RunModels(FringeClient& client, const std::string& name) {
+  std::vector<v1::ModelDescription> models;
+  if (name.empty()) {
+    auto list = client.ListModels();
+    if (!list.ok()) return ReportError("listing models", list.status());
+    models.assign(list->models().begin(), list->models().end());
+  } else {
+    auto one = client.Describe(name, 0);
+    if (!one.ok()) return ReportError("describing " + name, one.status());
+    models.push_back(*one);
+  }
+  std::printf("%-16s %7s %-8s %-12s %6s %10s  %s\n", "MODEL", "VERSION", "STATE", "ARCH", "TILE",
+              "PARAMS", "NOTES");
+  for (const v1::ModelDescription& m : models) {
+    for (const v1::ModelVersionInfo& v : m.versions()) {
+      std::string notes;
+      if (m.is_default() && v.version() == m.serving_version()) notes += "default ";
+      if (v.version() == m.serving_version()) notes += "serving ";
+      if (v.config().untrained()) notes += "UNTRAINED ";
+      if (!v.error().empty()) notes += "error: " + v.error();
+      std::string state = v1::ModelState_Name(v.state());
+      state = state.substr(std::string("MODEL_STATE_").size());
+      std::printf("%-16s %7lld %-8s %-12s %6d %10lld  %s\n", m.name().c_str(),
+                  static_cast<long long>(v.version()), state.c_str(),
+                  v.config().architecture().c_str(), v.config().tile_size(),
+                  static_cast<long long>(v.parameters()), notes.c_str());
+    }
+  }
+  return 0;
+}
+
+struct SegmentArgs {
+  std::vector<std::string> images;
+  std::string model;
+  std::string out_dir;
+  int max_in_flight = 4;
+  bool save_probabilities = false;
+  int64_t large_pixels = int64_t{4096} * 4096;
+  int chunk = 2048;
+};
+
+int RunSegment(FringeClient& client, const SegmentArgs& args) {
+  auto model = ParseModelRef(args.model);
+  if (!model.ok()) return ReportError("--model", model.status());
+  std::error_code ec;
+  fs::create_directories(args.out_dir, ec);
+  if (ec) return ReportError("creating " + args.out_dir, absl::InternalError(ec.message()));
+
+  // `next` runs on the stream's writer thread and `on_response` on this one (see
+  // FringeClient::SegmentStream): everything below that both touch is guarded by `mu`.
+  std::mutex mu;
+  int failures = 0;
+  size_t done = 0;
+  ProgressBar progress("segment", static_cast<int64_t>(args.images.size()));
+  // Request id (the image's index, unique even when a path repeats) -> (path, frame).
+  std::map<std::string, std::pair<std::string, cv::Mat>> pending;
+  std::vector<std::string> report;
+  auto record = [&](std::string line, bool failed) {
+    std::lock_guard<std::mutex> lock(mu);
+    report.push_back(std::move(line));
+    if (failed) ++failures;
+  };
+  auto tick = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    progress.Update(static_cast<int64_t>(++done));
+  };
+
+  auto finish = [&](const std::string& path, const cv::Mat& frame, const cv::Mat& mask,
+                    const cv::Mat& probability) {
+    const std::string stem = fs::path(path).stem().string();
+    const std::string mask_path = (fs::path(args.out_dir) / (stem + "_mask.png")).string();
+    const std::string overlay_path = (fs::path(args.out_dir) / (stem + "_overlay.png")).string();
+    const cv::Mat mask255 = (mask != 0);  // 0/255 at the input's size.
+    absl::Status s = WriteImageFile(mask_path, mask255);
+    if (s.ok()) s = WriteImageFile(overlay_path, RenderOverlay(frame, mask));
+    if (s.ok() && !probability.empty()) {
+      s = WriteImageFile((fs::path(args.out_dir) / (stem + "_probability.tif")).string(),
+                         probability);
+    }
+    if (!s.ok()) {
+      record(absl::StrCat("error: ", path, ": ", s.message()), true);
+      return;
+    }
+    const double fraction = 100.0 * cv::countNonZero(mask) / static_cast<double>(mask.total());
+    record(absl::StrCat(path, " -> ", mask_path, ", ", overlay_path, " (particle ",
+                        absl::StrFormat("%.1f", fraction), "% of pixels)"),
+           false);
+  };
+
+  size_t next_index = 0;
+  auto next = [&](v1::SegmentRequest* request) -> bool {
+    while (next_index < args.images.size()) {
+      const std::string& path = args.images[next_index++];
+      auto image = data::ReadImage(path);
+      absl::Status problem = image.status();
+      if (image.ok()) {
+        if (static_cast<int64_t>(image->pixels.total()) > args.large_pixels) {
+          // Too big for one message: cut it up on this side.
+          auto mask = client.SegmentLargeFrame(image->pixels, *model, args.chunk);
+          if (mask.ok()) {
+            finish(path, image->pixels, *mask, cv::Mat());
+          } else {
+            record(absl::StrCat("error: ", path, ": ", mask.status().message()), true);
+          }
+          tick();
+          continue;
+        }
+        auto wire = MakeWireImage(image->pixels);
+        if (wire.ok()) {
+          const std::string id = std::to_string(next_index - 1);
+          request->set_id(id);
+          *request->mutable_model() = *model;
+          *request->mutable_image() = *std::move(wire);
+          if (image->pixel_size_nm)
+            request->mutable_image()->set_pixel_size_nm(*image->pixel_size_nm);
+          if (args.save_probabilities) request->set_probabilities(v1::PROBABILITIES_FLOAT32);
+          request->set_priority(v1::PRIORITY_INTERACTIVE);
+          request->set_client_id("fringe-cli");
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            pending[id] = {path, image->pixels};
+          }
+          return true;
+        }
+        problem = wire.status();
+      }
+      record(absl::StrCat("error: ", path, ": ", problem.message()), true);
+      tick();
+    }
+    return false;
+  };
+  auto on_response = [&](v1::SegmentResponse&& response) {
+    std::string path;
+    cv::Mat frame;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = pending.find(response.id());
+      if (it == pending.end()) return;
+      std::tie(path, frame) = it->second;
+      pending.erase(it);
+    }
+    if (response.has_error() && response.error().code() != 0) {
+      record(absl::StrCat("error: ", path, ": ", response.error().message()), true);
+    } else {
+      auto mask = TensorToMat(response.mask(), "mask");
+      cv::Mat probability;
+      if (mask.ok() && response.has_probabilities()) {
+        auto p = TensorToMat(response.probabilities(), "probabilities");
+        if (p.ok()) probability = *p;
+      }
+      if (mask.ok()) {
+        finish(path, frame, *mask, probability);
+      } else {
+        record(absl::StrCat("error: ", path, ": ", mask.status().message()), true);
+      }
+    }
+    tick();
+  };
+
+  const absl::Status stream = client.SegmentStream(next, on_response, args.max_in_flight);
+  progress.Finish();
+  for (const std::string& line : report) std::printf("%s\n", line.c_str());
+  if (!stream.ok()) return ReportError("segmentation stream", stream);
+  if (failures > 0) {
+    std::fprintf(stderr, "%d of %zu images failed\n", failures, args.images.size());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace fringe
+
+int main(int argc, char** argv) {
+  CLI::App app{"fringe: client for a fringe HRTEM segmentation server"};
+  app.require_subcommand(1);
+  std::string server = "127.0.0.1:50051";
+  double timeout_s = 300;
+  app.add_option("--server", server, "Server address HOST:PORT")->capture_default_str();
+  app.add_option("--timeout", timeout_s, "Seconds per unary call")->capture_default_str();
+
+  std::string health_service;
+  CLI::App* health =
+      app.add_subcommand("health", "Ask whether the server is SERVING (exit 0 if so)");
+  health->add_option("--service", health_service, "Service name; empty = whole server");
+
+  std::string models_name;
+  CLI::App* models = app.add_subcommand("models", "List models, versions and their state");
+  models->add_option("name", models_name, "Describe only this model");
+
+  fringe::SegmentArgs seg;
+  CLI::App* segment = app.add_subcommand(
+      "segment",
+      "Segment images (TIFF 8/16/32-bit and float, PNG, NPY, MRC, DM3/DM4); writes "
+      "OUT/<stem>_mask.png (0/255) and OUT/<stem>_overlay.png");
+  segment->add_option("images", seg.images, "Image files")->required()->check(CLI::ExistingFile);
+  segment->add_option("--model", seg.model, "NAME or NAME:VERSION [the server's default]");
+  segment->add_option("--out", seg.out_dir, "Output directory")->required();
+  segment->add_option("--max-in-flight", seg.max_in_flight, "Images in flight on the stream")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  segment->add_flag("--probabilities", seg.save_probabilities,
+                    "Also write OUT/<stem>_probability.tif (float32 p(particle))");
+  segment
+      ->add_option("--chunk", seg.chunk,
+                   "Frames above 4096x4096 pixels are sent in pieces of this size")
+      ->capture_default_str()
+      ->check(CLI::Range(256, 8192));
+
+  fringe::EvalArgs eval_args;
+  CLI::App* eval = app.add_subcommand(
+      "eval",
+      "Segment a labelled folder (DIR/images/<stem>.*, DIR/masks/<stem>.png, optional "
+      "manifest.json or params.csv with doses) and report Dice, IoU, precision, recall "
+      "and F1 per image, their means, pooled Dice and mean Dice per dose bin "
+      "(< 100, 100-300, >= 300 e/A^2)");
+  eval->add_option("--data", eval_args.data_dir, "Labelled folder")->required();
+  eval->add_option("--model", eval_args.model, "NAME or NAME:VERSION [the server's default]");
+  eval->add_option("--out", eval_args.out_dir,
+                   "Also write OUT/eval.csv, OUT/eval_summary.json and OUT/dice_vs_dose.png");
+  eval->add_option("--max-in-flight", eval_args.max_in_flight, "Images in flight on the stream")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  eval->add_flag("--quiet", eval_args.quiet, "Print only the summary, not one line per image");
+
+  CLI11_PARSE(app, argc, argv);
+
+  fringe::FringeClient::Options options;
+  options.target = server;
+  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  auto client = fringe::FringeClient::Create(options);
+  if (*health) return fringe::RunHealth(*client, health_service);
+  if (*models) return fringe::RunModels(*client, models_name);
+  if (*segment) return fringe::RunSegment(*client, seg);
+  if (*eval) {
+    eval_args.server = server;
+    return fringe::RunEval(*client, eval_args);
+  }
+  return 2;
+}

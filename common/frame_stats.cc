@@ -1,0 +1,13 @@
+#include "common/frame_stats.h"
+
+namespace fringe {
+
+FrameStats ComputeFrameStats(const cv::Mat& frame) {
+  cv::Scalar mean, stddev;
+  cv::meanStdDev(frame, mean, stddev);
+  FrameStats stats{mean[0], stddev[0]};
+  if (!(stats.stddev > 1e-12)) stats.stddev = 1.0;
+  return stats;
+}
+
+}  // namespace fringe

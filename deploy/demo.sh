@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, starts fringe-server on the shipped default model,
+# segments synthetic HRTEM sample images with the `fringe` CLI and stops the server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/install-deps.sh
+bash deploy/build.sh
+BIN=${FRINGE_BUILD_DIR:-build}
+OUT=${FRINGE_DEMO_OUT:-$PWD/demo-output}
+mkdir -p "$OUT"
+
+# Sample frames: the simulator writes noisy gold-on-carbon images with ground-truth masks.
+"$BIN/sim/fringe-sim" --out "$OUT/samples" --count 2 --seed 2026 --size 512 >/dev/null
+
+"$BIN/server/fringe-server" --listen 127.0.0.1:0 --port-file "$OUT/server.port" \
+  --repository models/repository > "$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+trap 'kill -TERM $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null || true' EXIT
+
+for _ in $(seq 1 600); do
+  [ -s "$OUT/server.port" ] && break
+  kill -0 $SERVER_PID 2>/dev/null || { cat "$OUT/server.log"; exit 1; }
+  sleep 0.1
+done
+ADDR="127.0.0.1:$(cat "$OUT/server.port")"
+for _ in $(seq 1 600); do
+  "$BIN/client/fringe" --server "$ADDR" health >/dev/null 2>&1 && break
+  kill -0 $SERVER_PID 2>/dev/null || { cat "$OUT/server.log"; exit 1; }
+  sleep 0.1
+done
+
+echo "== fringe models"
+"$BIN/client/fringe" --server "$ADDR" models
+echo "== fringe segment"
+"$BIN/client/fringe" --server "$ADDR" segment "$OUT"/samples/images/*.tif --out "$OUT/masks"
+echo "Ground-truth masks for comparison: $OUT/samples/masks/"
+echo "Server log: $OUT/server.log"

@@ -1,0 +1,105 @@
+#include "models/frame_segmenter.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/tile_grid.h"
+
+namespace fringe {
+namespace {
+
+int RoundUp(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+struct TilePos {
+  TileSpan y, x;
+};
+
+}  // namespace
+
+absl::StatusOr<FrameOutput> SegmentFrame(const Segmenter& model, const cv::Mat& frame,
+                                         const FrameSegmenterOptions& options) {
+  if (frame.empty() || frame.type() != CV_32FC1) {
+    return absl::InvalidArgumentError("frame must be a non-empty single-channel float image");
+  }
+  const int multiple = model.input_multiple();
+  if (options.tile_size % multiple != 0 || options.max_batch < 1 ||
+      2 * options.tile_margin >= options.tile_size) {
+    return absl::InvalidArgumentError(absl::StrCat("bad tiling options: tile ", options.tile_size,
+                                                   ", margin ", options.tile_margin, ", batch ",
+                                                   options.max_batch));
+  }
+  const int h = frame.rows, w = frame.cols;
+  const int tile_h = std::min(options.tile_size, RoundUp(h, multiple));
+  const int tile_w = std::min(options.tile_size, RoundUp(w, multiple));
+
+  cv::Mat normalised;
+  if (options.standardize) {
+    const FrameStats stats = options.statistics ? *options.statistics : ComputeFrameStats(frame);
+    if (!(stats.stddev > 0)) return absl::InvalidArgumentError("statistics.stddev must be > 0");
+    frame.convertTo(normalised, CV_32F, 1.0 / stats.stddev, -stats.mean / stats.stddev);
+  } else {
+    normalised = frame;
+  }
+  cv::Mat padded;
+  cv::copyMakeBorder(normalised, padded, 0, std::max(0, tile_h - h), 0, std::max(0, tile_w - w),
+                     cv::BORDER_CONSTANT, cv::Scalar(0));
+
+  const std::vector<TileSpan> rows = PlanTiles(h, tile_h, options.tile_margin);
+  const std::vector<TileSpan> cols = PlanTiles(w, tile_w, options.tile_margin);
+  std::vector<TilePos> tiles;
+  for (const TileSpan& y : rows) {
+    for (const TileSpan& x : cols) tiles.push_back({y, x});
+  }
+
+  const int classes = model.num_classes();
+  FrameOutput out;
+  out.tiles = static_cast<int>(tiles.size());
+  for (int c = 0; c < classes; ++c) out.class_probabilities.emplace_back(h, w, CV_32F);
+
+  const size_t tile_pixels = static_cast<size_t>(tile_h) * tile_w;
+  std::vector<float> batch;
+  std::vector<float> probs;
+  for (size_t first = 0; first < tiles.size(); first += options.max_batch) {
+    const size_t n = std::min<size_t>(options.max_batch, tiles.size() - first);
+    batch.resize(n * tile_pixels);
+    for (size_t i = 0; i < n; ++i) {
+      const TilePos& t = tiles[first + i];
+      cv::Mat dst(tile_h, tile_w, CV_32F, batch.data() + i * tile_pixels);
+      padded(cv::Rect(t.x.start, t.y.start, tile_w, tile_h)).copyTo(dst);
+    }
+    if (absl::Status s = model.Predict(batch.data(), static_cast<int>(n), tile_h, tile_w, &probs);
+        !s.ok()) {
+      return s;
+    }
+    if (probs.size() != n * classes * tile_pixels) {
+      return absl::InternalError("model returned a probability tensor of the wrong size");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const TilePos& t = tiles[first + i];
+      const cv::Rect own_in_tile(t.x.own_begin - t.x.start, t.y.own_begin - t.y.start,
+                                 t.x.own_end - t.x.own_begin, t.y.own_end - t.y.own_begin);
+      const cv::Rect own_in_frame(t.x.own_begin, t.y.own_begin, own_in_tile.width,
+                                  own_in_tile.height);
+      for (int c = 0; c < classes; ++c) {
+        const cv::Mat tile_probs(tile_h, tile_w, CV_32F,
+                                 probs.data() + (i * classes + c) * tile_pixels);
+        tile_probs(own_in_tile).copyTo(out.class_probabilities[c](own_in_frame));
+      }
+    }
+  }
+
+  // Argmax over classes; ties go to the lower class index (background).
+  out.mask = cv::Mat::zeros(h, w, CV_8U);
+  if (classes > 1) {
+    cv::Mat best = out.class_probabilities[0].clone();
+    for (int c = 1; c < classes; ++c) {
+      const cv::Mat greater = out.class_probabilities[c] > best;
+      out.mask.setTo(c, greater);
+      out.class_probabilities[c].copyTo(best, greater);
+    }
+  }
+  return out;
+}
+
+}  // namespace fringe

@@ -1,0 +1,40 @@
+// Runs a Segmenter over a whole frame of any size: normalise with whole-frame statistics,
+// cut into overlapping tiles, batch them through the network and stitch the owned centre of
+// every tile back (see common/tile_grid.h), so the output has the frame's size.
+#ifndef FRINGE_MODELS_FRAME_SEGMENTER_H_
+#define FRINGE_MODELS_FRAME_SEGMENTER_H_
+
+#include <opencv2/core.hpp>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/frame_stats.h"
+#include "models/segmenter.h"
+
+namespace fringe {
+
+struct FrameSegmenterOptions {
+  int tile_size = 512;
+  int tile_margin = 32;
+  int max_batch = 4;        // Tiles per Predict call.
+  bool standardize = true;  // Zero mean, unit variance over the whole frame.
+  // Use these statistics instead of the frame's own (client-side tiling of huge frames).
+  std::optional<FrameStats> statistics;
+};
+
+struct FrameOutput {
+  std::vector<cv::Mat> class_probabilities;  // One CV_32F map per class, frame-sized.
+  cv::Mat mask;                              // CV_8U argmax class per pixel.
+  int tiles = 0;
+};
+
+// Segments `frame` (CV_32F, single channel, any size >= 1x1). Tiles are at most
+// options.tile_size, shrunk to the frame (rounded up to the model's input multiple) for small
+// frames; padding beyond the frame is zero (the mean after standardisation).
+absl::StatusOr<FrameOutput> SegmentFrame(const Segmenter& model, const cv::Mat& frame,
+                                         const FrameSegmenterOptions& options);
+
+}  // namespace fringe
+
+#endif  // FRINGE_MODELS_FRAME_SEGMENTER_H_

@@ -1,0 +1,131 @@
+#include "models/model_config.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "models/fourier_bandpass.h"
+
+namespace fringe {
+namespace {
+
+// Collects the first parse error with its position instead of printing to stderr.
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty())
+      first_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
+
+}  // namespace
+
+void ApplyModelConfigDefaults(v1::ModelConfig* config) {
+  if (config->architecture() == "fourier-bandpass") {
+    // Big tiles (the FFT is cheap) and a margin beyond the reach of the smoothing and the
+    // band-pass filter (~2.5 nm at 0.02 nm/px), so the stitched seams are invisible.
+    if (config->tile_size() == 0) config->set_tile_size(1024);
+    if (config->tile_margin() == 0) config->set_tile_margin(128);
+    ApplyFourierBandpassDefaults(config->mutable_fourier_bandpass());
+  }
+  if (config->tile_margin() == 0) config->set_tile_margin(32);
+  if (config->classes_size() == 0) {
+    config->add_classes("background");
+    config->add_classes("particle");
+  }
+  if (config->architecture() == "unet") {
+    v1::UNetParams* unet = config->mutable_unet();
+    if (unet->depth() == 0) unet->set_depth(4);
+    if (unet->base_filters() == 0) unet->set_base_filters(16);
+  }
+  if (config->tile_size() == 0) config->set_tile_size(512);
+}
+
+absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
+  if (config.architecture().empty()) {
+    return absl::InvalidArgumentError("architecture is empty");
+  }
+  if (config.tile_size() < 8 || config.tile_size() > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tile_size is ", config.tile_size(), "; expected 8..4096"));
+  }
+  if (config.tile_margin() < 0 || 2 * config.tile_margin() >= config.tile_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("tile_margin is ", config.tile_margin(),
+                                                   "; expected 0 <= 2 * tile_margin < tile_size"));
+  }
+  if (config.classes_size() < 1 || config.classes_size() > 255) {
+    return absl::InvalidArgumentError("classes must name 1..255 classes");
+  }
+  if (config.architecture() == "unet") {
+    const v1::UNetParams& unet = config.unet();
+    if (unet.depth() < 1 || unet.depth() > 7) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unet.depth is ", unet.depth(), "; expected 1..7"));
+    }
+    if (unet.base_filters() < 1 || unet.base_filters() > 256) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unet.base_filters is ", unet.base_filters(), "; expected 1..256"));
+    }
+    if (unet.dilation_size() != 0 && unet.dilation_size() != unet.depth() + 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unet.dilation has ", unet.dilation_size(),
+                       " entries; expected 0 or depth + 1 = ", unet.depth() + 1));
+    }
+    for (int d : unet.dilation()) {
+      if (d < 1 || d > 64) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unet.dilation contains ", d, "; expected 1..64"));
+      }
+    }
+    if (unet.dropout() < 0 || unet.dropout() >= 1) {
+      return absl::InvalidArgumentError("unet.dropout must be in [0, 1)");
+    }
+    const int multiple = 1 << unet.depth();
+    if (config.tile_size() % multiple != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("tile_size ", config.tile_size(),
+                                                     " is not a multiple of 2^depth = ", multiple));
+    }
+  }
+  if (config.architecture() == "fourier-bandpass") {
+    if (absl::Status s = ValidateFourierBandpassConfig(config); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ModelConfig> ParseModelConfig(const std::string& text) {
+  v1::ModelConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, &config)) {
+    return absl::InvalidArgumentError(absl::StrCat("config.pbtxt: ", errors.first()));
+  }
+  ApplyModelConfigDefaults(&config);
+  if (absl::Status s = ValidateModelConfig(config); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("config.pbtxt: ", s.message()));
+  }
+  return config;
+}
+
+absl::StatusOr<v1::ModelConfig> LoadModelConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return ParseModelConfig(buffer.str());
+}
+
+std::string ModelConfigToText(const v1::ModelConfig& config) {
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(config, &text);
+  return text;
+}
+
+}  // namespace fringe

@@ -1,0 +1,30 @@
+// Reading and validating a model version's config.pbtxt.
+#ifndef FRINGE_MODELS_MODEL_CONFIG_H_
+#define FRINGE_MODELS_MODEL_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "fringe/v1/model_config.pb.h"
+
+namespace fringe {
+
+// Parses text-format `fringe.v1.ModelConfig`, fills defaults and validates it. Errors are
+// INVALID_ARGUMENT with the line/column of a syntax error or the offending field.
+absl::StatusOr<v1::ModelConfig> ParseModelConfig(const std::string& text);
+
+// Reads and parses `path` (NOT_FOUND when the file does not exist).
+absl::StatusOr<v1::ModelConfig> LoadModelConfig(const std::string& path);
+
+// Fills unset fields with their documented defaults (tile margin, classes, U-Net sizes).
+void ApplyModelConfigDefaults(v1::ModelConfig* config);
+
+// Checks ranges and consistency (e.g. tile size a multiple of 2^depth).
+absl::Status ValidateModelConfig(const v1::ModelConfig& config);
+
+// Serialises a config as text format (for writing config.pbtxt).
+std::string ModelConfigToText(const v1::ModelConfig& config);
+
+}  // namespace fringe
+
+#endif  // FRINGE_MODELS_MODEL_CONFIG_H_

@@ -1,0 +1,136 @@
+#include "models/torch_models.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "models/unet.h"
+#include "models/unet_onednn.h"
+
+namespace fringe {
+namespace {
+
+UNetOptions UNetOptionsFromConfig(const v1::ModelConfig& config) {
+  UNetOptions options;
+  options.num_classes = config.classes_size();
+  options.depth = config.unet().depth();
+  options.base_filters = config.unet().base_filters();
+  options.dilation.assign(config.unet().dilation().begin(), config.unet().dilation().end());
+  options.batch_norm = config.unet().batch_norm();
+  options.dropout = config.unet().dropout();
+  return options;
+}
+
+class UNetSegmenter final : public Segmenter {
+ public:
+  UNetSegmenter(UNet net, torch::Device device, int num_classes, int multiple, bool onednn)
+      : net_(std::move(net)), device_(device), num_classes_(num_classes), multiple_(multiple) {
+    for (const auto& p : net_->parameters()) parameters_ += p.numel();
+    if (onednn && device_.is_cpu() && UNetOneDnnPlan::Available()) {
+      plan_ = std::make_unique<UNetOneDnnPlan>(net_);
+    }
+  }
+
+  absl::Status Predict(const float* input, int n, int h, int w,
+                       std::vector<float>* probs) const override {
+    if (n <= 0 || h % multiple_ != 0 || w % multiple_ != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tile ", h, "x", w, " is not a multiple of ", multiple_));
+    }
+    try {
+      c10::InferenceMode inference;
+      torch::Tensor x = torch::from_blob(const_cast<float*>(input), {n, 1, h, w}, torch::kFloat32);
+      if (device_ != torch::kCPU) x = x.to(device_);
+      const torch::Tensor logits = plan_ ? plan_->Forward(x) : net_->forward(x);
+      torch::Tensor p = torch::softmax(logits, 1).to(torch::kCPU).contiguous();
+      probs->assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+    } catch (const c10::Error& e) {
+      return absl::InternalError(
+          absl::StrCat("U-Net forward failed: ", e.what_without_backtrace()));
+    }
+    return absl::OkStatus();
+  }
+
+  int num_classes() const override { return num_classes_; }
+  int input_multiple() const override { return multiple_; }
+  int64_t parameter_count() const override { return parameters_; }
+
+ private:
+  // forward() is not const in the torch API, but in eval + inference mode it mutates nothing.
+  mutable UNet net_;
+  std::unique_ptr<UNetOneDnnPlan> plan_;  // Null: eager module.
+  torch::Device device_;
+  int num_classes_;
+  int multiple_;
+  int64_t parameters_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Segmenter>> LoadUNetSegmenter(const v1::ModelConfig& config,
+                                                             const std::string& weights_path,
+                                                             const RuntimeOptions& runtime) {
+  if (!std::filesystem::exists(weights_path)) {
+    return absl::NotFoundError(absl::StrCat("weights file ", weights_path, " does not exist"));
+  }
+  try {
+    torch::Device device(runtime.device);
+    UNet net(UNetOptionsFromConfig(config));
+    // torch::load replaces tensors wholesale, whatever their shape, so check every tensor
+    // against the architecture the config describes.
+    std::map<std::string, std::vector<int64_t>> expected;
+    for (const auto& item : net->named_parameters())
+      expected[item.key()] = item.value().sizes().vec();
+    for (const auto& item : net->named_buffers()) expected[item.key()] = item.value().sizes().vec();
+    torch::load(net, weights_path);
+    auto check = [&](const std::string& key, const torch::Tensor& t) -> absl::Status {
+      if (t.sizes().vec() != expected[key]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            weights_path, ": tensor ", key, " has shape [", absl::StrJoin(t.sizes(), ","),
+            "] but the config needs [", absl::StrJoin(expected[key], ","), "]"));
+      }
+      return absl::OkStatus();
+    };
+    for (const auto& item : net->named_parameters()) {
+      if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
+    }
+    for (const auto& item : net->named_buffers()) {
+      if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
+    }
+    net->eval();
+    net->FoldBatchNorm();
+    net->to(device);
+    return std::make_unique<UNetSegmenter>(std::move(net), device, config.classes_size(),
+                                           1 << config.unet().depth(), runtime.onednn);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot load U-Net weights from ", weights_path,
+                                                   ": ", e.what_without_backtrace()));
+  }
+}
+
+absl::Status WriteInitialUNetWeights(const v1::ModelConfig& config, const std::string& weights_path,
+                                     uint64_t seed) {
+  try {
+    torch::manual_seed(seed);
+    UNet net(UNetOptionsFromConfig(config));
+    const std::string tmp = weights_path + ".tmp";
+    torch::save(net, tmp);
+    std::filesystem::rename(tmp, weights_path);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot write ", weights_path, ": ", e.what_without_backtrace()));
+  } catch (const std::filesystem::filesystem_error& e) {
+    return absl::InternalError(absl::StrCat("cannot write ", weights_path, ": ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+void SetTorchIntraOpThreads(int threads) {
+  if (threads > 0) torch::set_num_threads(threads);
+}
+
+int GetTorchIntraOpThreads() { return torch::get_num_threads(); }
+
+}  // namespace fringe

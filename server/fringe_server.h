@@ -1,0 +1,57 @@
+// Wires the core objects (repository, worker pool, engine) to a gRPC server with health,
+// reflection and the fringe.v1 services, and shuts it down gracefully.
+#ifndef FRINGE_SERVER_FRINGE_SERVER_H_
+#define FRINGE_SERVER_FRINGE_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <chrono>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "fringe/v1/server_config.pb.h"
+#include "models/model_registry.h"
+#include "server/model_repository.h"
+#include "server/models_service.h"
+#include "server/segmentation_engine.h"
+#include "server/segmentation_service.h"
+#include "server/worker_pool.h"
+
+namespace fringe {
+
+class FringeServer {
+ public:
+  // Builds everything and starts listening with health NOT_SERVING; models are not loaded
+  // yet (call LoadModels). UNAVAILABLE when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<FringeServer>> Start(const v1::ServerConfig& config,
+                                                             ModelRegistry registry);
+  ~FringeServer();
+
+  // Loads and warms up every model version, then reports SERVING. On error the server keeps
+  // running NOT_SERVING and the caller decides to shut down.
+  absl::Status LoadModels();
+
+  // The bound port (useful with port 0).
+  int port() const { return port_; }
+
+  // Reports NOT_SERVING, stops accepting calls, lets in-flight calls finish for up to
+  // `drain`, cancels what is left, then drains the worker queue. Idempotent.
+  void Shutdown(std::chrono::milliseconds drain);
+
+ private:
+  FringeServer() = default;
+
+  v1::ServerConfig config_;
+  std::unique_ptr<ModelRepository> repository_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<SegmentationEngine> engine_;
+  std::unique_ptr<SegmentationService> segmentation_service_;
+  std::unique_ptr<ModelsService> models_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace fringe
+
+#endif  // FRINGE_SERVER_FRINGE_SERVER_H_

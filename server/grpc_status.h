@@ -1,0 +1,16 @@
+// The one place where internal absl::Status values become grpc::Status (DESIGN rule 5).
+#ifndef FRINGE_SERVER_GRPC_STATUS_H_
+#define FRINGE_SERVER_GRPC_STATUS_H_
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+
+namespace fringe {
+
+// Same code, message truncated to 1 KiB so an error can never blow up a response.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace fringe
+
+#endif  // FRINGE_SERVER_GRPC_STATUS_H_

@@ -1,0 +1,219 @@
+// Synthetic HRTEM images of gold nanoparticles on amorphous carbon, with
+// exact ground-truth masks, for training and testing segmentation models
+// without hand labels (DESIGN.md section 3).
+//
+// Image formation (all lengths in Angstrom internally; options and recorded
+// parameters use the units in their names, nm / um / mrad / e/A^2):
+//   1. Specimen: an amorphous carbon slab (0.11 atoms/A^3, min spacing
+//      1.4 A) and 0..N spherical fcc Au particles (a = 4.078 A), each on a
+//      zone axis or randomly oriented, never overlapping in projection.
+//   2. Projected potential v_z (V*A): atoms are deposited (bilinear) into one
+//      grid per element, Fourier transformed, multiplied by the element's
+//      projected-potential transform (Peng 1996 five-Gaussian scattering
+//      factors, Debye-Waller damped) and summed. Band-limited to 2/3 of
+//      Nyquist to keep the exit wave from aliasing.
+//   3. Exit wave in the phase-object approximation: psi = exp(i sigma v_z).
+//   4. Objective lens: psi(k) * A(k) * exp(-i chi(k)) * E_t(k) * E_s(k) with
+//      chi = pi lambda df k^2 + pi/2 Cs lambda^3 k^4, temporal and spatial
+//      coherence envelopes and a hard objective aperture.
+//   5. Detector: intensity |psi|^2 (1 = vacuum), blurred by a Lorentzian MTF,
+//      scaled to electrons per pixel (dose * pixel area) and Poisson sampled.
+//   6. Mask: each particle's footprint, the convex hull of its projected atoms
+//      grown by the Au atomic radius, rasterised at pixel centres. Its area
+//      matches the requested diameter (pi d^2 / 4).
+// The simulation cell is periodic (carbon wraps around; particles are kept
+// inside the field of view).
+#ifndef FRINGE_SIM_HRTEM_SIMULATOR_H_
+#define FRINGE_SIM_HRTEM_SIMULATOR_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fringe::sim {
+
+// One gold particle. Positions are measured from the image's top-left
+// corner: x along columns, y along rows.
+struct ParticleParams {
+  double center_x_nm = 0.0;
+  double center_y_nm = 0.0;
+  // Diameter of the disk with the footprint's area. The particle is a sphere
+  // cut from the lattice (so faceted); atom centres stay within diameter/2
+  // and the footprint within diameter/2 + 0.144 nm (the Au atomic radius).
+  double diameter_nm = 0.0;
+  // Crystal direction along the beam, "[uvw]" (e.g. "[110]"), or "random".
+  std::string zone_axis = "[110]";
+  // Unit vector (crystal coordinates) along the beam; derived from zone_axis,
+  // or drawn uniformly for "random". This, not zone_axis, is rendered.
+  std::array<double, 3> beam_direction = {0.0, 0.0, 0.0};
+  // In-plane rotation of the crystal about the beam (degrees).
+  double rotation_deg = 0.0;
+  // Shift of the lattice from the particle centre, in lattice constants
+  // along the crystal axes (drawn uniformly in [0, 1)^3; 0 = a site at the
+  // centre). Varies which atoms form the surface.
+  std::array<double, 3> lattice_offset = {0.0, 0.0, 0.0};
+  // Filled in by rendering: number of Au atoms and of mask pixels.
+  int64_t num_atoms = 0;
+  int64_t footprint_pixels = 0;
+
+  // All fields, units in the key names.
+  nlohmann::json ToJson() const;
+};
+
+// Everything that determines one image. DrawParams fills it from a seed;
+// Render turns it into pixels (carbon and noise are drawn from `seed`).
+struct SampleParams {
+  uint64_t base_seed = 0;
+  uint64_t index = 0;
+  uint64_t seed = 0;  // ImageSeed(base_seed, index); seeds carbon and noise
+  int height = 0;
+  int width = 0;
+  double voltage_kv = 300.0;
+  double dose_e_per_a2 = 0.0;  // electrons per A^2
+  double pixel_size_nm = 0.0;
+  double defocus_nm = 0.0;  // negative = underfocus
+  double cs_um = 0.0;
+  double focal_spread_nm = 0.0;
+  double convergence_mrad = 0.0;         // illumination semi-angle (1/e)
+  double objective_aperture_mrad = 0.0;  // 0 = no aperture
+  double carbon_thickness_nm = 0.0;      // 0 = no support film
+  double mtf50_cycles_per_px = 0.0;      // 0 = ideal detector
+  bool shot_noise = true;
+  std::vector<ParticleParams> particles;
+  int64_t num_carbon_atoms = 0;  // filled in by rendering
+
+  // Electrons per pixel in vacuum: dose (e/A^2) * pixel area (A^2).
+  double ElectronsPerPixel() const;
+  // All fields, units in the key names (e.g. "defocus_nm", "dose_e_per_A2").
+  nlohmann::json ToJson() const;
+};
+
+// Values forced on every image instead of drawn from the option ranges
+// (tests, controlled studies). Unset fields are drawn as usual; the random
+// streams advance identically either way, so forcing one value leaves the
+// others unchanged.
+struct SampleOverrides {
+  std::optional<double> dose_e_per_a2;
+  std::optional<double> pixel_size_nm;
+  std::optional<double> defocus_nm;
+  std::optional<double> cs_um;
+  std::optional<double> focal_spread_nm;
+  std::optional<double> convergence_mrad;
+  std::optional<double> carbon_thickness_nm;
+  std::optional<double> mtf50_cycles_per_px;
+  // Number of particles to attempt (random sizes and positions).
+  std::optional<int> particle_count;
+  // Exact particles (centre, diameter, zone_axis, rotation_deg are used;
+  // beam_direction and lattice_offset are derived/drawn). They must lie inside
+  // the field of view (with their outer radius, diameter/2 + 0.144 nm) and
+  // must not overlap. Takes precedence over particle_count.
+  std::optional<std::vector<ParticleParams>> particles;
+};
+
+struct SimulatorOptions {
+  int height = 512;  // pixels; 16..8192, any value (FFTW handles all sizes)
+  int width = 512;
+  double voltage_kv = 300.0;
+  double dose_min = 30.0;  // e/A^2, drawn log-uniformly in [min, max]
+  double dose_max = 1000.0;
+  double pixel_size_min_nm = 0.02;
+  double pixel_size_max_nm = 0.025;
+  int particles_min = 1;  // attempted; fewer are placed when they do not fit
+  int particles_max = 5;
+  double diameter_min_nm = 2.0;
+  double diameter_max_nm = 7.0;
+  double min_particle_gap_nm = 0.3;  // between footprints
+  double edge_margin_nm = 0.2;       // between footprints and the image edge
+  int placement_attempts = 200;      // random positions tried per particle
+  double on_zone_fraction = 0.7;     // the rest are randomly oriented
+  std::vector<std::string> zone_axes = {"[110]", "[100]", "[111]"};
+  double defocus_min_nm = -25.0;
+  double defocus_max_nm = 25.0;
+  double cs_min_um = -20.0;
+  double cs_max_um = 20.0;
+  double focal_spread_min_nm = 2.0;
+  double focal_spread_max_nm = 4.0;
+  double convergence_min_mrad = 0.1;
+  double convergence_max_mrad = 0.3;
+  double objective_aperture_mrad = 20.0;  // 0 = none (band limit only)
+  double carbon_thickness_min_nm = 2.0;
+  double carbon_thickness_max_nm = 8.0;
+  bool detector_mtf = true;
+  double mtf50_min_cycles_per_px = 0.25;  // Nyquist = 0.5
+  double mtf50_max_cycles_per_px = 0.4;
+  bool shot_noise = true;
+  // Also return the projected potential and noiseless intensity (tests).
+  bool keep_intermediates = false;
+  SampleOverrides overrides;
+};
+
+// All options (overrides included, where set), for data set manifests.
+nlohmann::json SimulatorOptionsToJson(const SimulatorOptions& options);
+
+struct Sample {
+  cv::Mat image;      // CV_32FC1, electron counts per pixel (noisy unless shot_noise off)
+  cv::Mat mask;       // CV_8UC1, 0 background, 1 particle
+  cv::Mat instances;  // CV_16UC1, 0 background, i + 1 for params.particles[i]
+  SampleParams params;
+  // Only with keep_intermediates: projected potential v_z (CV_32FC1, V*A)
+  // and noiseless detected intensity (CV_32FC1, vacuum = 1).
+  cv::Mat potential;
+  cv::Mat intensity;
+};
+
+class HrtemSimulator {
+ public:
+  // Validates `options` and plans the FFTs. Returns InvalidArgument naming
+  // the offending option (e.g. "SimulatorOptions.dose_min ...") when a
+  // value is out of range, a min exceeds its max, a zone axis does not
+  // parse, or forced particles do not fit or overlap.
+  static absl::StatusOr<std::unique_ptr<HrtemSimulator>> Create(const SimulatorOptions& options);
+
+  ~HrtemSimulator();
+  HrtemSimulator(const HrtemSimulator&) = delete;
+  HrtemSimulator& operator=(const HrtemSimulator&) = delete;
+
+  const SimulatorOptions& options() const { return options_; }
+
+  // Draws the parameters of image `index` of the data set `base_seed`.
+  // Deterministic and thread-safe.
+  SampleParams DrawParams(uint64_t base_seed, uint64_t index) const;
+
+  // Renders `params` (as from DrawParams, possibly edited). Returns
+  // InvalidArgument naming the field ("SampleParams.pixel_size_nm ...") if
+  // the size differs from the options', a value is out of physical range,
+  // or particles leave the field of view or overlap. Deterministic given
+  // params; thread-safe.
+  absl::StatusOr<Sample> Render(const SampleParams& params) const;
+
+  // Render(DrawParams(base_seed, index)): the same inputs give byte-identical
+  // outputs, whichever thread or order images are generated in.
+  Sample Generate(uint64_t base_seed, uint64_t index) const;
+
+ private:
+  struct FftPlans;
+  explicit HrtemSimulator(const SimulatorOptions& options);
+  Sample RenderValidated(const SampleParams& params) const;
+
+  SimulatorOptions options_;
+  std::unique_ptr<FftPlans> plans_;
+  int half_width_ = 0;  // width / 2 + 1 columns of the real-to-complex spectra
+  // Squared spatial frequency (cycles/pixel)^2 of each spectrum element, for
+  // the full complex grid (height x width) and the half grid.
+  std::vector<float> nu2_full_;
+  std::vector<float> nu2_half_;
+  // Pixel-size independent factor of the potential spectrum: undoes the
+  // bilinear deposition's sinc^2 blur and zeroes |nu| > 1/3 (band limit).
+  std::vector<float> potential_filter_half_;
+};
+
+}  // namespace fringe::sim
+
+#endif  // FRINGE_SIM_HRTEM_SIMULATOR_H_

@@ -1,0 +1,118 @@
+#include "server/segmentation_engine.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_repository.h"
+
+namespace fringe {
+namespace {
+
+class SegmentationEngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new std::string(testing::MakeTempDir("engine"));
+    testing::WriteUNetVersion(*root_, "tiny", 1, testing::TinyUNetConfig());
+    ModelRepository::Options options;
+    options.root = *root_;
+    repo_ = ModelRepository::Create(options, ModelRegistry::WithBuiltins())->release();
+    ASSERT_TRUE(repo_->LoadAll().ok());
+  }
+  static void TearDownTestSuite() {
+    delete repo_;
+    delete root_;
+  }
+
+  static v1::SegmentRequest Request(int rows, int cols) {
+    v1::SegmentRequest request;
+    request.set_id("r1");
+    cv::Mat frame(rows, cols, CV_16U);
+    cv::randu(frame, 0, 4000);
+    *request.mutable_image()->mutable_tensor() = *MatToTensor(frame);
+    return request;
+  }
+
+  SegmentationEngine engine_{repo_, {}};
+  static std::string* root_;
+  static ModelRepository* repo_;
+};
+
+std::string* SegmentationEngineTest::root_ = nullptr;
+ModelRepository* SegmentationEngineTest::repo_ = nullptr;
+
+TEST_F(SegmentationEngineTest, SegmentsAFrameLargerThanATile) {
+  v1::SegmentRequest request = Request(150, 97);
+  request.set_probabilities(v1::PROBABILITIES_FLOAT16);
+  auto response = engine_.Segment(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->id(), "r1");
+  EXPECT_EQ(response->model_name(), "tiny");
+  EXPECT_EQ(response->model_version(), 1);
+  EXPECT_EQ(response->mask().dtype(), v1::DTYPE_UINT8);
+  EXPECT_EQ(response->mask().shape(0), 150);
+  EXPECT_EQ(response->mask().shape(1), 97);
+  EXPECT_EQ(response->probabilities().dtype(), v1::DTYPE_FLOAT16);
+  EXPECT_GT(response->timings().tiles(), 1);
+  EXPECT_GT(response->timings().compute_ms(), 0);
+}
+
+TEST_F(SegmentationEngineTest, ProbabilitiesAgreeWithTheMask) {
+  v1::SegmentRequest request = Request(64, 64);
+  request.set_probabilities(v1::PROBABILITIES_FLOAT32);
+  auto response = engine_.Segment(request);
+  ASSERT_TRUE(response.ok());
+  auto mask = TensorToMat(response->mask(), "mask");
+  auto p = TensorToMat(response->probabilities(), "p");
+  ASSERT_TRUE(mask.ok() && p.ok());
+  EXPECT_EQ(cv::countNonZero((*p > 0.5f) != (*mask == 1)), 0);
+}
+
+TEST_F(SegmentationEngineTest, BadRequestsNameTheProblem) {
+  struct Case {
+    std::function<void(v1::SegmentRequest*)> spoil;
+    absl::StatusCode code;
+    std::string names;
+  };
+  const std::vector<Case> cases = {
+      {[](v1::SegmentRequest* r) {
+         r->mutable_image()->mutable_tensor()->set_dtype(v1::DTYPE_UNSPECIFIED);
+       },
+       absl::StatusCode::kInvalidArgument, "image.tensor.dtype"},
+      {[](v1::SegmentRequest* r) {
+         r->mutable_image()->mutable_tensor()->mutable_data()->append("x");
+       },
+       absl::StatusCode::kInvalidArgument, "image.tensor.data"},
+      {[](v1::SegmentRequest* r) { r->mutable_image()->mutable_tensor()->set_shape(0, 0); },
+       absl::StatusCode::kInvalidArgument, "image.tensor.shape"},
+      {[](v1::SegmentRequest* r) { r->mutable_image()->mutable_tensor()->set_shape(0, 1 << 30); },
+       absl::StatusCode::kInvalidArgument, "limit"},
+      {[](v1::SegmentRequest* r) { r->mutable_image()->Clear(); },
+       absl::StatusCode::kInvalidArgument, "image is empty"},
+      {[](v1::SegmentRequest* r) { r->mutable_model()->set_name("nope"); },
+       absl::StatusCode::kNotFound, "tiny (versions 1)"},
+      {[](v1::SegmentRequest* r) { r->mutable_model()->set_version(7); },
+       absl::StatusCode::kNotFound, "no version 7"},
+      {[](v1::SegmentRequest* r) { r->set_probabilities(static_cast<v1::ProbabilityFormat>(9)); },
+       absl::StatusCode::kInvalidArgument, "probabilities"},
+      {[](v1::SegmentRequest* r) { r->mutable_image()->mutable_statistics()->set_stddev(-1); },
+       absl::StatusCode::kInvalidArgument, "statistics"},
+  };
+  for (const Case& c : cases) {
+    v1::SegmentRequest request = Request(32, 32);
+    c.spoil(&request);
+    auto response = engine_.Segment(request);
+    EXPECT_EQ(response.status().code(), c.code) << c.names << ": " << response.status();
+    EXPECT_NE(response.status().message().find(c.names), std::string::npos)
+        << c.names << ": " << response.status();
+  }
+}
+
+TEST_F(SegmentationEngineTest, NanFloatImageIsRejected) {
+  v1::SegmentRequest request;
+  cv::Mat frame(16, 16, CV_32F, cv::Scalar(1.0f));
+  frame.at<float>(3, 3) = std::nanf("");
+  *request.mutable_image()->mutable_tensor() = *MatToTensor(frame);
+  EXPECT_EQ(engine_.Segment(request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace fringe

@@ -1,0 +1,183 @@
+#include "train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "models/model_config.h"
+#include "tests/support/test_repository.h"
+#include "train/training_data.h"
+
+namespace fringe {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A problem small enough for a unit test: 32x32 tiles cut from 64x64 simulations, a U-Net
+// with 2 levels and 4 filters, one torch thread (deterministic and cheap).
+v1::TrainConfig TinyConfig(const std::string& dir) {
+  auto config = ParseTrainConfig(R"pb(
+    model {
+      architecture: "unet"
+      unet { depth: 2 base_filters: 4 batch_norm: true dropout: 0.1 }
+      tile_size: 64
+      tile_margin: 8
+      pixel_size_nm: 0.0225
+    }
+    synthetic {
+      image_size: 64
+      particles_min: 1
+      particles_max: 2
+      diameter_min_nm: 0.6
+      diameter_max_nm: 1.0
+      dose_min: 300
+      dose_max: 1000
+    }
+    augmentation { flips: true rot90: true noise_rho_max: 0.2 }
+    tile: 32
+    batch_size: 4
+    steps: 8
+    learning_rate: 0.01
+    validate_every: 4
+    validation_images: 3
+    validation_size: 64
+    seed: 5
+    threads: 1
+    output_name: "tiny"
+  )pb");
+  EXPECT_TRUE(config.ok()) << config.status();
+  config->set_output_repository(dir + "/repo");
+  config->set_checkpoint_dir(dir + "/ckpt");
+  return *config;
+}
+
+TEST(TrainingDataTest, BatchesArePureFunctionsOfTheStep) {
+  const v1::TrainConfig config = TinyConfig(testing::MakeTempDir("batches"));
+  auto data = TrainingData::Create(config);
+  ASSERT_TRUE(data.ok()) << data.status();
+  const Batch a = (*data)->MakeBatch(3), b = (*data)->MakeBatch(3), c = (*data)->MakeBatch(4);
+  EXPECT_EQ(a.images, b.images);
+  EXPECT_EQ(a.masks, b.masks);
+  EXPECT_NE(a.images, c.images);
+  ASSERT_EQ(a.images.size(), 4u * 32 * 32);
+  for (uint8_t m : a.masks) ASSERT_LE(m, 1);
+}
+
+TEST(TrainingDataTest, NoiseAugmentationKeepsUnitVariance) {
+  v1::AugmentationConfig aug;
+  aug.set_noise_rho_max(1.0);
+  cv::Mat image(128, 128, CV_32F), mask = cv::Mat::zeros(128, 128, CV_8U);
+  cv::randn(image, 0, 1);
+  Augment(aug, 42, &image, &mask);
+  cv::Scalar mean, stddev;
+  cv::meanStdDev(image, mean, stddev);
+  // (x + N(0, rho)) / sqrt(1 + rho^2) has unit variance for unit-variance x.
+  EXPECT_NEAR(stddev[0], 1.0, 0.05);
+}
+
+TEST(TrainingDataTest, FlipsMoveImageAndMaskTogether) {
+  v1::AugmentationConfig aug;
+  aug.set_flips(true);
+  aug.set_rot90(true);
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    cv::Mat image = cv::Mat::zeros(16, 16, CV_32F), mask = cv::Mat::zeros(16, 16, CV_8U);
+    image(cv::Rect(1, 2, 3, 4)).setTo(5.0f);
+    mask(cv::Rect(1, 2, 3, 4)).setTo(1);
+    Augment(aug, seed, &image, &mask);
+    EXPECT_EQ(cv::countNonZero((image > 0) != (mask > 0)), 0) << seed;
+  }
+}
+
+TEST(TrainerTest, LossFallsOnATinyProblem) {
+  const std::string dir = testing::MakeTempDir("train_loss");
+  v1::TrainConfig config = TinyConfig(dir);
+  config.set_steps(40);
+  config.set_validate_every(20);
+  auto trainer = Trainer::Create(config, {});
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  std::vector<double> losses;
+  Trainer::Options options;
+  auto result = (*trainer)->Run([&](const TrainProgress& p) { losses.push_back(p.loss); });
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_GE(losses.size(), 4u);
+  EXPECT_LT(losses.back(), losses.front())
+      << "first " << losses.front() << " last " << losses.back();
+  EXPECT_GT(result->best_validation.at("dice"), 0.0);
+  // The trained version landed in the repository with its provenance.
+  ASSERT_FALSE(result->version_dir.empty());
+  auto written = LoadModelConfig(result->version_dir + "/config.pbtxt");
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_FALSE(written->untrained());
+  EXPECT_EQ(written->provenance().seed(), 5u);
+  EXPECT_TRUE(written->provenance().metrics().count("val_dice"));
+  EXPECT_NE(written->provenance().data().find("synthetic"), std::string::npos);
+  EXPECT_TRUE(fs::exists(result->version_dir + "/weights.pt"));
+  EXPECT_EQ(fs::path(result->version_dir).filename(), "1");
+}
+
+TEST(TrainerTest, ResumeReproducesTheUninterruptedRunExactly) {
+  const std::string straight_dir = testing::MakeTempDir("train_straight");
+  auto straight = Trainer::Create(TinyConfig(straight_dir), {});
+  ASSERT_TRUE(straight.ok());
+  ASSERT_TRUE((*straight)->Run(nullptr).ok());
+
+  const std::string split_dir = testing::MakeTempDir("train_split");
+  Trainer::Options first_half;
+  first_half.stop_after_steps = 3;  // Not on a checkpoint or validation boundary.
+  auto first = Trainer::Create(TinyConfig(split_dir), first_half);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ((*first)->Run(nullptr).status().code(), absl::StatusCode::kCancelled);
+  first->reset();
+
+  // Without --resume an existing run is never overwritten.
+  EXPECT_EQ(Trainer::Create(TinyConfig(split_dir), {}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  Trainer::Options resume;
+  resume.resume = true;
+  auto second = Trainer::Create(TinyConfig(split_dir), resume);
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto result = (*second)->Run(nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->resumed);
+  EXPECT_EQ(result->resumed_from_step, 3);
+  EXPECT_EQ((*second)->ParameterSnapshot(), (*straight)->ParameterSnapshot());
+}
+
+TEST(TrainerTest, CorruptCheckpointIsReportedAndKept) {
+  const std::string dir = testing::MakeTempDir("train_corrupt");
+  Trainer::Options options;
+  options.stop_after_steps = 5;  // Checkpoints at step 4 (boundary) and 5 (stop).
+  auto first = Trainer::Create(TinyConfig(dir), options);
+  ASSERT_TRUE(first.ok());
+  (void)(*first)->Run(nullptr);
+  first->reset();
+  const fs::path latest = fs::path(dir) / "ckpt" / "step-000000005";
+  ASSERT_TRUE(fs::exists(latest / "model.pt"));
+  std::ofstream(latest / "model.pt", std::ios::trunc) << "garbage";
+
+  Trainer::Options resume;
+  resume.resume = true;
+  auto second = Trainer::Create(TinyConfig(dir), resume);
+  ASSERT_EQ(second.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(second.status().message().find("step-000000005"), std::string::npos) << second.status();
+  EXPECT_NE(second.status().message().find("step-000000004"), std::string::npos)
+      << "names the previous checkpoint: " << second.status();
+  EXPECT_TRUE(fs::exists(latest / "model.pt"));
+  EXPECT_TRUE(fs::exists(fs::path(dir) / "ckpt" / "step-000000004" / "model.pt"));
+}
+
+TEST(TrainerTest, RejectsBadConfigs) {
+  EXPECT_NE(
+      ParseTrainConfig("tile: 30 model { unet { depth: 2 } }").status().message().find("tile"),
+      std::string::npos);
+  EXPECT_NE(
+      ParseTrainConfig("seed: 4 validation_seed: 4").status().message().find("validation_seed"),
+      std::string::npos);
+  EXPECT_EQ(ParseTrainConfig("steps: \"many\"").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace fringe

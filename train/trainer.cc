@@ -1,0 +1,578 @@
+#include "train/trainer.h"
+
+#include <google/protobuf/text_format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/segmentation_metrics.h"
+#include "data/image_io.h"
+#include "models/model_config.h"
+#include "models/unet.h"
+#include "train/training_data.h"
+
+#ifndef FRINGE_GIT_REVISION
+#define FRINGE_GIT_REVISION "unknown"
+#endif
+
+namespace fringe {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+void ApplyTrainConfigDefaults(v1::TrainConfig* c) {
+  v1::ModelConfig* model = c->mutable_model();
+  if (model->architecture().empty()) model->set_architecture("unet");
+  ApplyModelConfigDefaults(model);
+  if (c->tile() == 0) c->set_tile(128);
+  if (c->batch_size() == 0) c->set_batch_size(8);
+  if (c->steps() == 0) c->set_steps(1000);
+  if (c->learning_rate() == 0) c->set_learning_rate(1e-3);
+  if (c->min_learning_rate() == 0) c->set_min_learning_rate(c->learning_rate() / 50);
+  if (c->dice_weight() == 0) c->set_dice_weight(1.0);
+  if (c->validate_every() == 0) c->set_validate_every(100);
+  if (c->validation_images() == 0) c->set_validation_images(32);
+  if (c->seed() == 0) c->set_seed(1);
+  if (c->validation_seed() == 0) c->set_validation_seed(c->seed() + 1000003);
+  if (c->validation_size() == 0) c->set_validation_size(256);
+  if (c->checkpoint_every() == 0) c->set_checkpoint_every(c->validate_every());
+  if (c->threads() == 0) {
+    c->set_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+  if (c->data_workers() == 0) c->set_data_workers(1);
+  if (c->has_labelled() && c->labelled().validation_fraction() == 0) {
+    c->mutable_labelled()->set_validation_fraction(0.2);
+  }
+  if (c->has_labelled() && c->has_synthetic() && c->labelled_fraction() == 0) {
+    c->set_labelled_fraction(0.5);
+  }
+  if (c->checkpoint_dir().empty() && !c->output_repository().empty()) {
+    c->set_checkpoint_dir(
+        (fs::path(c->output_repository()) / ".checkpoints" / c->output_name()).string());
+  }
+}
+
+absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
+  if (c.model().architecture() != "unet") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.architecture is \"", c.model().architecture(), "\"; fringe-train trains \"unet\""));
+  }
+  if (absl::Status s = ValidateModelConfig(c.model()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("model.", s.message()));
+  }
+  const int multiple = 1 << c.model().unet().depth();
+  if (c.tile() < multiple || c.tile() % multiple != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tile ", c.tile(), " must be a positive multiple of 2^depth = ", multiple));
+  }
+  if (c.validation_size() % multiple != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("validation_size ", c.validation_size(), " must be a multiple of ", multiple));
+  }
+  if (c.batch_size() < 1 || c.batch_size() > 1024) {
+    return absl::InvalidArgumentError("batch_size must be 1..1024");
+  }
+  if (c.steps() < 1) return absl::InvalidArgumentError("steps must be >= 1");
+  if (!(c.learning_rate() > 0) || c.min_learning_rate() < 0) {
+    return absl::InvalidArgumentError("learning_rate must be > 0 and min_learning_rate >= 0");
+  }
+  if (c.validation_seed() == c.seed()) {
+    return absl::InvalidArgumentError("validation_seed must differ from seed (held-out data)");
+  }
+  if (c.labelled_fraction() < 0 || c.labelled_fraction() > 1) {
+    return absl::InvalidArgumentError("labelled_fraction must be in [0, 1]");
+  }
+  if (c.augmentation().noise_rho_max() < 0) {
+    return absl::InvalidArgumentError("augmentation.noise_rho_max must be >= 0");
+  }
+  if (!c.output_repository().empty() && c.output_name().empty()) {
+    return absl::InvalidArgumentError("output_name is required with output_repository");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::TrainConfig> ParseTrainConfig(
+    const std::string& text, const std::function<void(v1::TrainConfig*)>& edit) {
+  v1::TrainConfig config;
+  if (!google::protobuf::TextFormat::ParseFromString(text, &config)) {
+    return absl::InvalidArgumentError("not a valid text-format fringe.v1.TrainConfig");
+  }
+  if (edit) edit(&config);
+  ApplyTrainConfigDefaults(&config);
+  if (absl::Status s = ValidateTrainConfig(config); !s.ok()) return s;
+  return config;
+}
+
+absl::StatusOr<v1::TrainConfig> LoadTrainConfig(const std::string& path,
+                                                const std::function<void(v1::TrainConfig*)>& edit) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto config = ParseTrainConfig(text.str(), edit);
+  if (!config.ok()) {
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": ", config.status().message()));
+  }
+  return config;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Implementation
+
+namespace {
+
+UNetOptions UNetOptionsFromModel(const v1::ModelConfig& config) {
+  UNetOptions o;
+  o.num_classes = config.classes_size();
+  o.depth = config.unet().depth();
+  o.base_filters = config.unet().base_filters();
+  o.dilation.assign(config.unet().dilation().begin(), config.unet().dilation().end());
+  o.batch_norm = config.unet().batch_norm();
+  o.dropout = config.unet().dropout();
+  return o;
+}
+
+std::string StepDirName(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "step-%09lld", static_cast<long long>(step));
+  return buf;
+}
+
+std::string NowIso8601() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+absl::StatusOr<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Learning rate at `step`: linear warm-up, then cosine decay to the floor.
+double LearningRate(const v1::TrainConfig& c, int64_t step) {
+  if (step < c.warmup_steps()) return c.learning_rate() * (step + 1) / c.warmup_steps();
+  const double span = std::max<int64_t>(1, c.steps() - c.warmup_steps());
+  const double progress = std::min(1.0, (step - c.warmup_steps()) / span);
+  return c.min_learning_rate() +
+         0.5 * (c.learning_rate() - c.min_learning_rate()) * (1 + std::cos(M_PI * progress));
+}
+
+}  // namespace
+
+class Trainer::Impl {
+ public:
+  Impl(v1::TrainConfig config, Options options)
+      : config_(std::move(config)),
+        options_(options),
+        net_(UNetOptionsFromModel(config_.model())) {}
+
+  absl::Status Init();
+  absl::StatusOr<TrainResult> Run(const std::function<void(const TrainProgress&)>& on_progress);
+  std::vector<float> Snapshot() const;
+
+ private:
+  double TrainStep(const Batch& batch);
+  std::map<std::string, double> Validate();
+  absl::Status SaveCheckpoint();
+  absl::Status LoadCheckpoint(const std::string& dir);
+  absl::Status SaveBest();
+  absl::StatusOr<std::string> WriteVersion(const TrainResult& result);
+  std::string LatestCheckpoint() const;
+
+  v1::TrainConfig config_;
+  Options options_;
+  std::unique_ptr<TrainingData> data_;
+  UNet net_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  std::vector<ValidationImage> validation_;
+
+  int64_t step_ = 0;
+  std::map<std::string, double> best_;
+  int64_t best_step_ = 0;
+  int stale_validations_ = 0;
+  nlohmann::json history_ = nlohmann::json::array();
+  bool resumed_ = false;
+  int64_t resumed_from_ = 0;
+};
+
+absl::Status Trainer::Impl::Init() {
+  torch::set_num_threads(config_.threads());
+  auto data = TrainingData::Create(config_);
+  if (!data.ok()) return data.status();
+  data_ = *std::move(data);
+  torch::manual_seed(MixSeed(config_.seed(), 0x1417));
+  net_ = UNet(UNetOptionsFromModel(config_.model()));
+  if (!config_.init_from().empty()) {
+    try {
+      torch::load(net_, (fs::path(config_.init_from()) / "weights.pt").string());
+    } catch (const c10::Error& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("init_from ", config_.init_from(), ": ", e.what_without_backtrace()));
+    }
+  }
+  optimizer_ = std::make_unique<torch::optim::Adam>(
+      net_->parameters(),
+      torch::optim::AdamOptions(config_.learning_rate()).weight_decay(config_.weight_decay()));
+  validation_ = data_->MakeValidationSet();
+
+  const std::string latest = LatestCheckpoint();
+  if (!latest.empty()) {
+    if (!options_.resume) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoints exist in ", config_.checkpoint_dir(),
+          "; pass --resume to continue that run, or remove the directory to start over"));
+    }
+    if (absl::Status s = LoadCheckpoint(latest); !s.ok()) return s;
+    resumed_ = true;
+    resumed_from_ = step_;
+  }
+  return absl::OkStatus();
+}
+
+std::string Trainer::Impl::LatestCheckpoint() const {
+  if (config_.checkpoint_dir().empty()) return "";
+  auto latest = ReadText((fs::path(config_.checkpoint_dir()) / "LATEST").string());
+  if (!latest.ok()) return "";
+  std::string name = *latest;
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  return (fs::path(config_.checkpoint_dir()) / name).string();
+}
+
+double Trainer::Impl::TrainStep(const Batch& batch) {
+  // Dropout draws from torch's generator: reseed it per step so a resumed run draws the same.
+  torch::manual_seed(MixSeed(config_.seed(), static_cast<uint64_t>(step_), 0xD20));
+  const int64_t n = batch.size, t = batch.tile;
+  const torch::Tensor x =
+      torch::from_blob(const_cast<float*>(batch.images.data()), {n, 1, t, t}, torch::kFloat32);
+  const torch::Tensor y =
+      torch::from_blob(const_cast<uint8_t*>(batch.masks.data()), {n, t, t}, torch::kUInt8)
+          .to(torch::kLong);
+  net_->train();
+  const torch::Tensor logits = net_->forward(x);
+  const torch::Tensor ce = torch::nn::functional::cross_entropy(logits, y);
+  const torch::Tensor p = torch::softmax(logits, 1).select(1, 1);
+  const torch::Tensor truth = y.to(torch::kFloat32);
+  const torch::Tensor dice = (2 * (p * truth).sum() + 1) / (p.sum() + truth.sum() + 1);
+  const torch::Tensor loss = ce + config_.dice_weight() * (1 - dice);
+  const double lr = LearningRate(config_, step_);
+  for (auto& group : optimizer_->param_groups()) {
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  }
+  optimizer_->zero_grad();
+  loss.backward();
+  optimizer_->step();
+  return loss.item<double>();
+}
+
+std::map<std::string, double> Trainer::Impl::Validate() {
+  torch::NoGradGuard no_grad;
+  net_->eval();
+  ConfusionCounts pooled;
+  double dice_sum = 0;
+  std::map<std::string, std::pair<double, int>> bins;
+  for (const ValidationImage& v : validation_) {
+    const torch::Tensor x = torch::from_blob(const_cast<float*>(v.image.ptr<float>()),
+                                             {1, 1, v.image.rows, v.image.cols}, torch::kFloat32);
+    const torch::Tensor predicted =
+        net_->forward(x).argmax(1).squeeze(0).to(torch::kUInt8).contiguous();
+    const cv::Mat mask(v.image.rows, v.image.cols, CV_8U, predicted.data_ptr<uint8_t>());
+    const ConfusionCounts counts = CountConfusion(mask, v.mask);
+    pooled += counts;
+    const double dice = ComputeMetrics(counts).dice;
+    dice_sum += dice;
+    if (v.dose) {
+      const std::string bin = *v.dose < 100   ? "dice_dose_lt100"
+                              : *v.dose < 300 ? "dice_dose_100_300"
+                                              : "dice_dose_ge300";
+      bins[bin].first += dice;
+      bins[bin].second += 1;
+    }
+  }
+  const SegmentationMetrics m = ComputeMetrics(pooled);
+  std::map<std::string, double> out = {
+      {"dice", validation_.empty() ? 0 : dice_sum / validation_.size()},
+      {"dice_pooled", m.dice},
+      {"iou", m.iou},
+      {"precision", m.precision},
+      {"recall", m.recall},
+      {"f1", m.f1},
+      {"accuracy", m.accuracy}};
+  for (const auto& [name, acc] : bins) out[name] = acc.first / acc.second;
+  return out;
+}
+
+absl::Status Trainer::Impl::SaveBest() {
+  if (config_.checkpoint_dir().empty()) return absl::OkStatus();
+  const fs::path dir(config_.checkpoint_dir());
+  try {
+    fs::create_directories(dir);
+    torch::save(net_, (dir / "best.pt.tmp").string());
+    fs::rename(dir / "best.pt.tmp", dir / "best.pt");
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot save the best model in ", dir.string(), ": ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Impl::SaveCheckpoint() {
+  if (config_.checkpoint_dir().empty()) return absl::OkStatus();
+  const fs::path root(config_.checkpoint_dir());
+  const std::string name = StepDirName(step_);
+  const fs::path tmp = root / (name + ".tmp");
+  try {
+    // Everything goes into a temporary directory that is renamed into place, then LATEST is
+    // replaced atomically: a crash at any point leaves the previous checkpoint usable.
+    fs::create_directories(tmp);
+    torch::save(net_, (tmp / "model.pt").string());
+    torch::save(*optimizer_, (tmp / "optimizer.pt").string());
+    nlohmann::json state = {
+        {"step", step_},           {"best", best_},
+        {"best_step", best_step_}, {"stale_validations", stale_validations_},
+        {"history", history_},     {"config", ModelConfigToText(config_.model())}};
+    std::ofstream(tmp / "state.json") << state.dump(1);
+    fs::remove_all(root / name);
+    fs::rename(tmp, root / name);
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot write checkpoint ", (root / name).string(), ": ", e.what()));
+  }
+  if (absl::Status s = data::WriteFileAtomically((root / "LATEST").string(), name + "\n");
+      !s.ok()) {
+    return s;
+  }
+  // Keep this checkpoint and the one before it.
+  std::vector<std::string> steps;
+  for (const auto& e : fs::directory_iterator(root)) {
+    const std::string n = e.path().filename().string();
+    if (e.is_directory() && n.rfind("step-", 0) == 0 && n.find(".tmp") == std::string::npos) {
+      steps.push_back(n);
+    }
+  }
+  std::sort(steps.begin(), steps.end());
+  for (size_t i = 0; i + 2 < steps.size(); ++i) fs::remove_all(root / steps[i]);
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Impl::LoadCheckpoint(const std::string& dir) {
+  auto others = [&] {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(config_.checkpoint_dir(), ec)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind("step-", 0) == 0 && e.path().string() != dir) names.push_back(n);
+    }
+    return names.empty() ? std::string("none") : absl::StrJoin(names, ", ");
+  };
+  auto state_text = ReadText((fs::path(dir) / "state.json").string());
+  if (!state_text.ok()) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", dir, " is incomplete (",
+                                            state_text.status().message(),
+                                            "); other checkpoints: ", others()));
+  }
+  try {
+    const nlohmann::json state = nlohmann::json::parse(*state_text);
+    torch::load(net_, (fs::path(dir) / "model.pt").string());
+    torch::load(*optimizer_, (fs::path(dir) / "optimizer.pt").string());
+    step_ = state.at("step").get<int64_t>();
+    best_ = state.at("best").get<std::map<std::string, double>>();
+    best_step_ = state.at("best_step").get<int64_t>();
+    stale_validations_ = state.at("stale_validations").get<int>();
+    history_ = state.at("history");
+  } catch (const std::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint ", dir, " is unreadable: ", e.what(),
+                     "; it was left in place; other checkpoints: ", others()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Trainer::Impl::WriteVersion(const TrainResult& result) {
+  const fs::path model_dir = fs::path(config_.output_repository()) / config_.output_name();
+  std::error_code ec;
+  fs::create_directories(model_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", model_dir.string()));
+  v1::ModelConfig model = config_.model();
+  model.set_untrained(false);
+  v1::Provenance* p = model.mutable_provenance();
+  p->set_created_by("fringe-train 0.1.0");
+  p->set_created_at(NowIso8601());
+  p->set_git_revision(FRINGE_GIT_REVISION);
+  p->set_data(data_->Describe());
+  p->set_seed(config_.seed());
+  for (const auto& [k, v] : result.best_validation) (*p->mutable_metrics())["val_" + k] = v;
+  p->set_notes(absl::StrCat("steps ", result.steps, ", best step ", result.best_step,
+                            result.stopped_early ? ", stopped early" : "", ", tile ",
+                            config_.tile(), ", batch ", config_.batch_size(), ", lr ",
+                            config_.learning_rate(), ", validation seed ",
+                            config_.validation_seed(), " (", config_.validation_images(),
+                            " images of ", config_.validation_size(), " px)"));
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int64_t next = 1;
+    for (const auto& e : fs::directory_iterator(model_dir, ec)) {
+      int64_t v = 0;
+      if (absl::SimpleAtoi(e.path().filename().string(), &v)) next = std::max(next, v + 1);
+    }
+    const fs::path tmp = model_dir / absl::StrCat(".tmp-", getpid(), "-", next);
+    try {
+      fs::create_directories(tmp);
+      torch::save(net_, (tmp / "weights.pt").string());
+      std::ofstream(tmp / "config.pbtxt") << "# Written by fringe-train; see provenance.\n"
+                                          << ModelConfigToText(model);
+      std::error_code rename_error;
+      fs::rename(tmp, model_dir / std::to_string(next), rename_error);
+      if (!rename_error) return (model_dir / std::to_string(next)).string();
+      fs::remove_all(tmp);  // Someone took that version meanwhile: try the next one.
+    } catch (const std::exception& e) {
+      fs::remove_all(tmp, ec);
+      return absl::InternalError(absl::StrCat("cannot write the model version: ", e.what()));
+    }
+  }
+  return absl::InternalError("cannot find a free version number");
+}
+
+absl::StatusOr<TrainResult> Trainer::Impl::Run(
+    const std::function<void(const TrainProgress&)>& on_progress) {
+  const auto start = std::chrono::steady_clock::now();
+  TrainResult result;
+  result.resumed = resumed_;
+  result.resumed_from_step = resumed_from_;
+  const int64_t run_start_step = step_;
+  double loss_sum = 0;
+  int loss_count = 0;
+  bool stop = false;
+  bool cancelled = false;
+
+  // The next batch is prepared on another thread while this one trains.
+  std::future<Batch> next;
+  if (step_ < config_.steps()) {
+    next = std::async(std::launch::async, [this, s = step_] { return data_->MakeBatch(s); });
+  }
+  while (step_ < config_.steps() && !stop) {
+    Batch batch = next.get();
+    if (step_ + 1 < config_.steps()) {
+      next = std::async(std::launch::async, [this, s = step_ + 1] { return data_->MakeBatch(s); });
+    }
+    loss_sum += TrainStep(batch);
+    ++loss_count;
+    ++step_;
+
+    TrainProgress progress;
+    progress.step = step_;
+    progress.total_steps = config_.steps();
+    progress.learning_rate = LearningRate(config_, step_ - 1);
+    const bool validate = step_ % config_.validate_every() == 0 || step_ == config_.steps();
+    if (validate) {
+      const auto metrics = Validate();
+      progress.validated = true;
+      progress.validation = metrics;
+      history_.push_back({{"step", step_}, {"metrics", metrics}});
+      if (best_.empty() || metrics.at("dice") > best_.at("dice")) {
+        best_ = metrics;
+        best_step_ = step_;
+        stale_validations_ = 0;
+        if (absl::Status s = SaveBest(); !s.ok()) return s;
+      } else if (++stale_validations_ >= config_.early_stopping_patience() &&
+                 config_.early_stopping_patience() > 0) {
+        result.stopped_early = true;
+        stop = true;
+      }
+    }
+    if (validate || step_ % options_.report_every == 0 || step_ == config_.steps()) {
+      progress.loss = loss_count ? loss_sum / loss_count : 0;
+      loss_sum = 0;
+      loss_count = 0;
+      if (on_progress) on_progress(progress);
+    }
+    const double minutes =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60;
+    if (config_.max_minutes() > 0 && minutes >= config_.max_minutes()) stop = true;
+    if (options_.stop_after_steps > 0 && step_ - run_start_step >= options_.stop_after_steps) {
+      stop = true;
+      cancelled = true;
+    }
+    if (options_.stop_requested && options_.stop_requested->load()) {
+      stop = true;
+      cancelled = true;
+    }
+    if (stop || step_ % config_.checkpoint_every() == 0 || step_ == config_.steps()) {
+      if (absl::Status s = SaveCheckpoint(); !s.ok()) return s;
+    }
+  }
+  if (next.valid()) next.wait();
+  result.steps = step_;
+  result.best_validation = best_;
+  result.best_step = best_step_;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (cancelled) {
+    return absl::CancelledError(
+        absl::StrCat("stopped at step ", step_, "; checkpoint in ", config_.checkpoint_dir()));
+  }
+  if (options_.write_version && !config_.output_repository().empty()) {
+    // Ship the weights of the best validation, not the last step.
+    const fs::path best = fs::path(config_.checkpoint_dir()) / "best.pt";
+    if (fs::exists(best)) {
+      try {
+        torch::load(net_, best.string());
+      } catch (const c10::Error& e) {
+        return absl::DataLossError(
+            absl::StrCat(best.string(), " is unreadable: ", e.what_without_backtrace()));
+      }
+    }
+    auto dir = WriteVersion(result);
+    if (!dir.ok()) return dir.status();
+    result.version_dir = *dir;
+  }
+  return result;
+}
+
+std::vector<float> Trainer::Impl::Snapshot() const {
+  std::vector<float> out;
+  for (const auto& p : net_->parameters()) {
+    const torch::Tensor flat = p.detach().contiguous().view(-1);
+    out.insert(out.end(), flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Trainer::Trainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Trainer::~Trainer() = default;
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::TrainConfig& config,
+                                                         const Options& options) {
+  v1::TrainConfig filled = config;
+  ApplyTrainConfigDefaults(&filled);
+  if (absl::Status s = ValidateTrainConfig(filled); !s.ok()) return s;
+  auto impl = std::make_unique<Impl>(filled, options);
+  if (absl::Status s = impl->Init(); !s.ok()) return s;
+  return std::unique_ptr<Trainer>(new Trainer(std::move(impl)));
+}
+
+absl::StatusOr<TrainResult> Trainer::Run(
+    const std::function<void(const TrainProgress&)>& on_progress) {
+  return impl_->Run(on_progress);
+}
+
+std::vector<float> Trainer::ParameterSnapshot() const { return impl_->Snapshot(); }
+
+}  // namespace fringe

@@ -1,0 +1,87 @@
+// The training engine behind `fringe-train train` (and, later, server-side training jobs):
+// U-Net training on synthetic and/or labelled data with cross-entropy + Dice loss, Adam with
+// warm-up and cosine decay, periodic validation, checkpoints with exact resume, early stopping,
+// and a final model version written into a repository with its provenance.
+// Torch-free header.
+#ifndef FRINGE_TRAIN_TRAINER_H_
+#define FRINGE_TRAIN_TRAINER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "fringe/v1/train_config.pb.h"
+
+namespace fringe {
+
+// Parses a text-format TrainConfig, fills defaults and validates it.
+// `edit`, when given, changes the parsed config before defaults are filled in (command-line
+// overrides).
+absl::StatusOr<v1::TrainConfig> ParseTrainConfig(
+    const std::string& text, const std::function<void(v1::TrainConfig*)>& edit = nullptr);
+absl::StatusOr<v1::TrainConfig> LoadTrainConfig(
+    const std::string& path, const std::function<void(v1::TrainConfig*)>& edit = nullptr);
+void ApplyTrainConfigDefaults(v1::TrainConfig* config);
+absl::Status ValidateTrainConfig(const v1::TrainConfig& config);
+
+struct TrainProgress {
+  int64_t step = 0;  // Steps done.
+  int64_t total_steps = 0;
+  double loss = 0;  // Mean training loss since the last report.
+  double learning_rate = 0;
+  bool validated = false;                    // True when this report carries validation numbers.
+  std::map<std::string, double> validation;  // "dice", "iou", ..., "dice_dose_lt100", ...
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  bool stopped_early = false;
+  bool resumed = false;
+  int64_t resumed_from_step = 0;
+  std::map<std::string, double> best_validation;
+  int64_t best_step = 0;
+  std::string version_dir;  // Where the model version was written ("" if no output).
+  double seconds = 0;
+};
+
+class Trainer {
+ public:
+  struct Options {
+    bool resume = false;  // Continue from the newest checkpoint when there is one.
+    int64_t stop_after_steps =
+        0;  // Tests/CLI: stop (checkpointing) after this many steps of this run.
+    bool write_version = true;  // Write the model version at the end.
+    int report_every = 10;      // Steps between progress callbacks.
+    // When it becomes true (e.g. from a SIGINT handler) the run checkpoints and returns
+    // CANCELLED; resuming later continues exactly.
+    const std::atomic<bool>* stop_requested = nullptr;
+  };
+
+  // Validates the config and prepares the data; FAILED_PRECONDITION when checkpoints exist
+  // but resume is false (so a run never silently overwrites another's).
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const v1::TrainConfig& config,
+                                                         const Options& options);
+  ~Trainer();
+
+  // Trains to the end (or early stop, time limit, stop_after_steps). `on_progress` is called
+  // from this thread. A corrupt checkpoint is reported (DATA_LOSS naming the file) and never
+  // deleted.
+  absl::StatusOr<TrainResult> Run(const std::function<void(const TrainProgress&)>& on_progress);
+
+  // Flat copy of all trainable parameters (tests compare runs with it).
+  std::vector<float> ParameterSnapshot() const;
+
+ private:
+  class Impl;
+  explicit Trainer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fringe
+
+#endif  // FRINGE_TRAIN_TRAINER_H_
