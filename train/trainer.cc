@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <google/protobuf/text_format.h>
+#include <opencv2/core.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -288,12 +289,20 @@ std::map<std::string, double> Trainer::Impl::Validate() {
   ConfusionCounts pooled;
   double dice_sum = 0;
   std::map<std::string, std::pair<double, int>> bins;
+  const int multiple = 1 << config_.model().unet().depth();
   for (const ValidationImage& v : validation_) {
-    const torch::Tensor x = torch::from_blob(const_cast<float*>(v.image.ptr<float>()),
-                                             {1, 1, v.image.rows, v.image.cols}, torch::kFloat32);
+    // Labelled images can have any size: pad with zeros (the standardised mean) to the
+    // network's multiple and crop the prediction back.
+    cv::Mat padded;
+    cv::copyMakeBorder(v.image, padded, 0, (multiple - v.image.rows % multiple) % multiple, 0,
+                       (multiple - v.image.cols % multiple) % multiple, cv::BORDER_CONSTANT,
+                       cv::Scalar(0));
+    const torch::Tensor x = torch::from_blob(padded.ptr<float>(), {1, 1, padded.rows, padded.cols},
+                                             torch::kFloat32);
     const torch::Tensor predicted =
         net_->forward(x).argmax(1).squeeze(0).to(torch::kUInt8).contiguous();
-    const cv::Mat mask(v.image.rows, v.image.cols, CV_8U, predicted.data_ptr<uint8_t>());
+    const cv::Mat full(padded.rows, padded.cols, CV_8U, predicted.data_ptr<uint8_t>());
+    const cv::Mat mask = full(cv::Rect(0, 0, v.image.cols, v.image.rows));
     const ConfusionCounts counts = CountConfusion(mask, v.mask);
     pooled += counts;
     const double dice = ComputeMetrics(counts).dice;
@@ -570,7 +579,14 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::TrainConfig& 
 
 absl::StatusOr<TrainResult> Trainer::Run(
     const std::function<void(const TrainProgress&)>& on_progress) {
-  return impl_->Run(on_progress);
+  // LibTorch reports shape and allocation problems by throwing; they stop here.
+  try {
+    return impl_->Run(on_progress);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("training failed: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("training failed: ", e.what()));
+  }
 }
 
 std::vector<float> Trainer::ParameterSnapshot() const { return impl_->Snapshot(); }

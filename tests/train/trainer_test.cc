@@ -1,6 +1,8 @@
 #include "train/trainer.h"
 
 #include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -87,6 +89,55 @@ TEST(TrainingDataTest, FlipsMoveImageAndMaskTogether) {
     Augment(aug, seed, &image, &mask);
     EXPECT_EQ(cv::countNonZero((image > 0) != (mask > 0)), 0) << seed;
   }
+}
+
+TEST(TrainingDataTest, LabelledFolderFeedsBatchesAndValidation) {
+  const std::string dir = testing::MakeTempDir("labelled");
+  fs::create_directories(dir + "/images");
+  fs::create_directories(dir + "/masks");
+  for (int i = 0; i < 6; ++i) {
+    // 45x38: not a multiple of the network's 4, so validation has to pad.
+    cv::Mat mask = cv::Mat::zeros(45, 38, CV_8U);
+    cv::circle(mask, cv::Point(10 + 3 * i, 20), 8, cv::Scalar(255), cv::FILLED);
+    cv::Mat image(45, 38, CV_16U, cv::Scalar(100));
+    image.setTo(900, mask);
+    ASSERT_TRUE(cv::imwrite(dir + "/images/img" + std::to_string(i) + ".png", image));
+    ASSERT_TRUE(cv::imwrite(dir + "/masks/img" + std::to_string(i) + ".png", mask));
+  }
+  v1::TrainConfig config = TinyConfig(testing::MakeTempDir("labelled_cfg"));
+  config.clear_synthetic();
+  config.mutable_labelled()->set_path(dir);
+  config.mutable_labelled()->set_validation_fraction(0.3);
+  config.mutable_augmentation()->set_noise_rho_max(0);  // Keep the bright/dark relation exact.
+  ApplyTrainConfigDefaults(&config);
+  auto data = TrainingData::Create(config);
+  ASSERT_TRUE(data.ok()) << data.status();
+  const Batch batch = (*data)->MakeBatch(0);
+  // Standardised, a particle pixel is bright and a background pixel dark, through crops,
+  // flips and rotations: the mask must follow the image.
+  size_t particle = 0;
+  for (size_t p = 0; p < batch.images.size(); ++p) {
+    ASSERT_EQ(batch.masks[p] == 1, batch.images[p] > 0) << "pixel " << p;
+    particle += batch.masks[p];
+  }
+  EXPECT_GT(particle, 0u);
+  // Validation holds the synthetic images plus the labelled validation split.
+  const auto validation = (*data)->MakeValidationSet();
+  EXPECT_GE(validation.size(), static_cast<size_t>(config.validation_images()));
+  EXPECT_NE((*data)->Describe().find(dir), std::string::npos);
+
+  // A short run validates on those odd-sized labelled images too.
+  config.set_steps(2);
+  config.set_validate_every(2);
+  config.set_output_repository("");
+  auto trainer = Trainer::Create(config, {});
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  auto result = (*trainer)->Run(nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->best_validation.count("dice"));
+
+  config.mutable_labelled()->set_path(dir + "/missing");
+  EXPECT_FALSE(TrainingData::Create(config).ok());
 }
 
 TEST(TrainerTest, LossFallsOnATinyProblem) {
