@@ -28,11 +28,22 @@ for _ in $(seq 1 600); do "$BIN/client/fringe" --server "$ADDR" health >/dev/nul
 
 # 3. Evaluations.
 for model in default fourier-bandpass; do
+  mkdir -p "$OUT/$model" "$OUT/$model-lowdose" "$OUT/$model-real-msa-em"
   "$BIN/client/fringe" --server "$ADDR" eval --data "$WORK/heldout" --model "$model" \
     --out "$OUT/$model" --quiet | tee "$OUT/$model/summary.txt"
   "$BIN/client/fringe" --server "$ADDR" eval --data "$WORK/lowdose" --model "$model" \
     --out "$OUT/$model-lowdose" --quiet | tee "$OUT/$model-lowdose/summary.txt"
 done
+
+# Real hand-labelled TEM images (shared/microscopy-samples, see its PROVENANCE.md): bright-field
+# TEM of sintering nanoparticles at an unknown, much coarser scale than HRTEM: a domain-gap check.
+REAL=../shared/microscopy-samples/labelled/msa-em_microscopy-seg-track
+if [ -d "$REAL" ]; then
+  for model in default fourier-bandpass; do
+    "$BIN/client/fringe" --server "$ADDR" eval --data "$REAL" --model "$model" \
+      --out "$OUT/$model-real-msa-em" --quiet | tee "$OUT/$model-real-msa-em/summary.txt"
+  done
+fi
 
 # 4. Montage: the lowest-, a middle- and the highest-dose held-out frame.
 python3 - "$WORK/heldout/manifest.json" > "$WORK/picks" <<'PY'
