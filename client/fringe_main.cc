@@ -42,7 +42,7 @@ int RunModels(FringeClient& client, const std::string& name) {
     if (!one.ok()) return ReportError("describing " + name, one.status());
     models.push_back(*one);
   }
-  std::printf("%-16s %7s %-8s %-12s %6s %10s  %s\n", "MODEL", "VERSION", "STATE", "ARCH", "TILE",
+  std::printf("%-16s %7s %-8s %-16s %6s %10s  %s\n", "MODEL", "VERSION", "STATE", "ARCH", "TILE",
               "PARAMS", "NOTES");
   for (const v1::ModelDescription& m : models) {
     for (const v1::ModelVersionInfo& v : m.versions()) {
@@ -53,7 +53,7 @@ int RunModels(FringeClient& client, const std::string& name) {
       if (!v.error().empty()) notes += "error: " + v.error();
       std::string state = v1::ModelState_Name(v.state());
       state = state.substr(std::string("MODEL_STATE_").size());
-      std::printf("%-16s %7lld %-8s %-12s %6d %10lld  %s\n", m.name().c_str(),
+      std::printf("%-16s %7lld %-8s %-16s %6d %10lld  %s\n", m.name().c_str(),
                   static_cast<long long>(v.version()), state.c_str(),
                   v.config().architecture().c_str(), v.config().tile_size(),
                   static_cast<long long>(v.parameters()), notes.c_str());

@@ -34,4 +34,6 @@ echo "== fringe models"
 echo "== fringe segment"
 "$BIN/client/fringe" --server "$ADDR" segment "$OUT"/samples/images/*.tif --out "$OUT/masks"
 echo "Ground-truth masks for comparison: $OUT/samples/masks/"
+echo "== fringe eval (the same frames against their ground truth)"
+"$BIN/client/fringe" --server "$ADDR" eval --data "$OUT/samples" --quiet 2>/dev/null
 echo "Server log: $OUT/server.log"

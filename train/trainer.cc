@@ -25,6 +25,9 @@
 #ifndef FRINGE_GIT_REVISION
 #define FRINGE_GIT_REVISION "unknown"
 #endif
+#ifndef FRINGE_SOURCE_DIR
+#define FRINGE_SOURCE_DIR "."
+#endif
 
 namespace fringe {
 
@@ -157,6 +160,28 @@ std::string NowIso8601() {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
+}
+
+// The source tree's revision when training runs (with "-dirty" for uncommitted changes); the
+// configure-time revision when git or the tree is not there.
+std::string GitRevision() {
+  auto run = [](const std::string& command) {
+    std::string out;
+    if (FILE* pipe = popen(command.c_str(), "r")) {
+      char buf[128];
+      while (fgets(buf, sizeof(buf), pipe)) out += buf;
+      if (pclose(pipe) != 0) return std::string();
+    }
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+  };
+  const std::string git = std::string("git -C '") + FRINGE_SOURCE_DIR + "' ";
+  std::string revision = run(git + "rev-parse --short HEAD 2>/dev/null");
+  if (revision.empty()) return FRINGE_GIT_REVISION;
+  if (!run(git + "status --porcelain --untracked-files=no 2>/dev/null").empty()) {
+    revision += "-dirty";
+  }
+  return revision;
 }
 
 absl::StatusOr<std::string> ReadText(const std::string& path) {
@@ -424,7 +449,7 @@ absl::StatusOr<std::string> Trainer::Impl::WriteVersion(const TrainResult& resul
   v1::Provenance* p = model.mutable_provenance();
   p->set_created_by("fringe-train 0.1.0");
   p->set_created_at(NowIso8601());
-  p->set_git_revision(FRINGE_GIT_REVISION);
+  p->set_git_revision(GitRevision());
   p->set_data(data_->Describe());
   p->set_seed(config_.seed());
   for (const auto& [k, v] : result.best_validation) (*p->mutable_metrics())["val_" + k] = v;

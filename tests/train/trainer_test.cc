@@ -161,6 +161,8 @@ TEST(TrainerTest, LossFallsOnATinyProblem) {
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_FALSE(written->untrained());
   EXPECT_EQ(written->provenance().seed(), 5u);
+  EXPECT_FALSE(written->provenance().git_revision().empty());
+  EXPECT_EQ(written->provenance().created_at().size(), 20u) << "ISO 8601 UTC, seconds";
   EXPECT_TRUE(written->provenance().metrics().count("val_dice"));
   EXPECT_NE(written->provenance().data().find("synthetic"), std::string::npos);
   EXPECT_TRUE(fs::exists(result->version_dir + "/weights.pt"));
