@@ -12,7 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "data/pixel_calibration.h"
 #include "data/raw_pixels.h"
-#include "data/status_macros.h"
+#include "common/status_macros.h"
 
 namespace fringe::data {
 namespace {
@@ -132,7 +132,7 @@ class DmParser {
     if (depth > kMaxTagDepth) return src_.Error("corrupt DM tag tree: nesting too deep");
     group.is_group = true;
     pos += 2;  // "sorted" and "open" flags: display hints only
-    FRINGE_DATA_ASSIGN_OR_RETURN(const uint64_t count, ReadLength(pos, "a DM tag group count"));
+    FRINGE_ASSIGN_OR_RETURN(const uint64_t count, ReadLength(pos, "a DM tag group count"));
     // Each tag takes at least 3 bytes; a larger count means a corrupt or truncated file.
     if (count > (src_.size() - std::min(pos, src_.size())) / 3) {
       return src_.Error(absl::StrCat("corrupt DM tag tree: group at offset ", pos, " claims ",
@@ -142,21 +142,21 @@ class DmParser {
     group.children.reserve(static_cast<size_t>(std::min<uint64_t>(count, 1024)));
     for (uint64_t i = 0; i < count; ++i) {
       unsigned char head[3];
-      FRINGE_DATA_RETURN_IF_ERROR(src_.Read(pos, 3, head, "a DM tag header"));
+      FRINGE_RETURN_IF_ERROR(src_.Read(pos, 3, head, "a DM tag header"));
       const uint8_t kind = head[0];
       const uint16_t label_len = LoadBig<uint16_t>(head + 1);
       pos += 3;
       DmTag tag;
-      FRINGE_DATA_ASSIGN_OR_RETURN(tag.label, src_.ReadString(pos, label_len, "a DM tag label"));
+      FRINGE_ASSIGN_OR_RETURN(tag.label, src_.ReadString(pos, label_len, "a DM tag label"));
       pos += label_len;
       std::optional<uint64_t> total_size;  // DM4: bytes of the tag after this field
       if (version_ == 4) {
-        FRINGE_DATA_ASSIGN_OR_RETURN(total_size, ReadLength(pos, "a DM4 tag size"));
+        FRINGE_ASSIGN_OR_RETURN(total_size, ReadLength(pos, "a DM4 tag size"));
       }
       if (kind == kTagGroup) {
-        FRINGE_DATA_RETURN_IF_ERROR(ParseGroup(pos, tag, depth + 1));
+        FRINGE_RETURN_IF_ERROR(ParseGroup(pos, tag, depth + 1));
       } else if (kind == kTagData) {
-        FRINGE_DATA_RETURN_IF_ERROR(ParseData(pos, total_size, tag));
+        FRINGE_RETURN_IF_ERROR(ParseData(pos, total_size, tag));
       } else {
         return src_.Error(absl::StrCat("corrupt DM tag tree: unknown tag kind ", int{kind},
                                        " at offset ", pos - 3 - label_len,
@@ -245,7 +245,7 @@ class DmParser {
   absl::StatusOr<uint64_t> ReadLength(uint64_t& pos, absl::string_view what) {
     unsigned char b[8];
     const size_t n = version_ == 4 ? 8 : 4;
-    FRINGE_DATA_RETURN_IF_ERROR(src_.Read(pos, n, b, what));
+    FRINGE_RETURN_IF_ERROR(src_.Read(pos, n, b, what));
     pos += n;
     return n == 8 ? LoadBig<uint64_t>(b) : uint64_t{LoadBig<uint32_t>(b)};
   }
@@ -253,20 +253,20 @@ class DmParser {
   absl::Status ParseData(uint64_t& pos, std::optional<uint64_t> total_size, DmTag& tag) {
     const uint64_t start = pos;
     char marker[4];
-    FRINGE_DATA_RETURN_IF_ERROR(src_.Read(pos, 4, marker, "a DM data tag marker"));
+    FRINGE_RETURN_IF_ERROR(src_.Read(pos, 4, marker, "a DM data tag marker"));
     if (std::memcmp(marker, "%%%%", 4) != 0) {
       return src_.Error(absl::StrCat("corrupt DM tag tree: data tag '", tag.label, "' at offset ",
                                      pos, " lacks its %%%% marker"));
     }
     pos += 4;
-    FRINGE_DATA_ASSIGN_OR_RETURN(const uint64_t ninfo, ReadLength(pos, "a DM type-info count"));
+    FRINGE_ASSIGN_OR_RETURN(const uint64_t ninfo, ReadLength(pos, "a DM type-info count"));
     if (ninfo == 0 || ninfo > kMaxInfoEntries) {
       return src_.Error(absl::StrCat("corrupt DM tag tree: data tag '", tag.label, "' has ", ninfo,
                                      " type-info entries"));
     }
     tag.info.resize(static_cast<size_t>(ninfo));
     for (uint64_t& v : tag.info) {
-      FRINGE_DATA_ASSIGN_OR_RETURN(v, ReadLength(pos, "DM type info"));
+      FRINGE_ASSIGN_OR_RETURN(v, ReadLength(pos, "DM type info"));
     }
     std::optional<uint64_t> size = DataSize(tag.info);
     if (!size.has_value() && total_size.has_value() && *total_size >= pos - start) {
@@ -329,13 +329,13 @@ std::string DimsString(const std::vector<uint64_t>& dims) { return absl::StrJoin
 
 absl::StatusOr<Image> ReadDmImage(ByteSource& source, int frame) {
   unsigned char head[16];
-  FRINGE_DATA_RETURN_IF_ERROR(source.Read(0, 4, head, "the DM header"));
+  FRINGE_RETURN_IF_ERROR(source.Read(0, 4, head, "the DM header"));
   const uint32_t version = LoadBig<uint32_t>(head);
   if (version != 3 && version != 4) {
     return source.Error(absl::StrCat("not a DM3/DM4 file: version word is ", version));
   }
   const uint64_t header_bytes = version == 3 ? 12 : 16;
-  FRINGE_DATA_RETURN_IF_ERROR(source.Read(0, header_bytes, head, "the DM header"));
+  FRINGE_RETURN_IF_ERROR(source.Read(0, header_bytes, head, "the DM header"));
   const uint64_t root_len =
       version == 3 ? uint64_t{LoadBig<uint32_t>(head + 4)} : LoadBig<uint64_t>(head + 4);
   const uint32_t order = LoadBig<uint32_t>(head + header_bytes - 4);
@@ -351,7 +351,7 @@ absl::StatusOr<Image> ReadDmImage(ByteSource& source, int frame) {
   DmParser parser(source, static_cast<int>(version), order == 1);
   DmTag root;
   uint64_t pos = header_bytes;
-  FRINGE_DATA_RETURN_IF_ERROR(parser.ParseGroup(pos, root, 0));
+  FRINGE_RETURN_IF_ERROR(parser.ParseGroup(pos, root, 0));
 
   const DmTag* list = root.Child("ImageList");
   if (list == nullptr || !list->is_group || list->children.empty()) {
@@ -435,7 +435,7 @@ absl::StatusOr<Image> ReadDmImage(ByteSource& source, int frame) {
                                               frames == 1 ? " frame" : " frames"));
   }
   std::string buffer(static_cast<size_t>(frame_bytes), '\0');
-  FRINGE_DATA_RETURN_IF_ERROR(source.Read(data.data_offset + frame_bytes * frame, buffer.size(),
+  FRINGE_RETURN_IF_ERROR(source.Read(data.data_offset + frame_bytes * frame, buffer.size(),
                                           buffer.data(), "DM image data"));
   const bool big_data = order == 0;
   const int rows = static_cast<int>(height);

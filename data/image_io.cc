@@ -16,7 +16,7 @@
 #include "data/mrc_format.h"
 #include "data/npy_format.h"
 #include "data/raw_pixels.h"
-#include "data/status_macros.h"
+#include "common/status_macros.h"
 #include "data/tiff_format.h"
 
 namespace fringe::data {
@@ -94,7 +94,7 @@ absl::Status CheckPngComplete(ByteSource& source) {
 // warns, so look for the marker near the end (some writers append a few padding bytes).
 absl::Status CheckJpegComplete(ByteSource& source) {
   const uint64_t tail_len = std::min<uint64_t>(source.size(), 64);
-  FRINGE_DATA_ASSIGN_OR_RETURN(const std::string tail,
+  FRINGE_ASSIGN_OR_RETURN(const std::string tail,
                                source.ReadString(source.size() - tail_len, tail_len, "JPEG tail"));
   if (tail.find("\xff\xd9") == std::string::npos) {
     return source.Error("truncated: JPEG has no end-of-image marker (FF D9)");
@@ -133,13 +133,13 @@ absl::Status ErrnoStatus(int err, const std::string& message) {
 }  // namespace
 
 absl::StatusOr<Image> ReadImage(const std::string& path, int frame) {
-  FRINGE_DATA_ASSIGN_OR_RETURN(ByteSource source, ByteSource::Open(path));
+  FRINGE_ASSIGN_OR_RETURN(ByteSource source, ByteSource::Open(path));
   if (frame < 0) {
     return absl::OutOfRangeError(absl::StrCat(path, ": frame ", frame, " out of range"));
   }
   unsigned char head[kMrcHeaderBytes];
   const size_t n = static_cast<size_t>(std::min<uint64_t>(source.size(), sizeof(head)));
-  FRINGE_DATA_RETURN_IF_ERROR(source.Read(0, n, head, "the file signature"));
+  FRINGE_RETURN_IF_ERROR(source.Read(0, n, head, "the file signature"));
   Format format = SniffMagic(head, n);
   const std::string ext = Extension(path);
   if (format == Format::kUnknown) {
@@ -170,11 +170,11 @@ absl::StatusOr<Image> ReadImage(const std::string& path, int frame) {
       image = ReadTiffImage(source, frame);
       break;
     case Format::kPng:
-      FRINGE_DATA_RETURN_IF_ERROR(CheckPngComplete(source));
+      FRINGE_RETURN_IF_ERROR(CheckPngComplete(source));
       image = ReadWithOpenCv(source, frame, "png");
       break;
     case Format::kJpeg:
-      FRINGE_DATA_RETURN_IF_ERROR(CheckJpegComplete(source));
+      FRINGE_RETURN_IF_ERROR(CheckJpegComplete(source));
       image = ReadWithOpenCv(source, frame, "jpeg");
       break;
     case Format::kNpy:

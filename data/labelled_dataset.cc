@@ -17,7 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "data/byte_source.h"
-#include "data/status_macros.h"
+#include "common/status_macros.h"
 
 namespace fringe::data {
 namespace {
@@ -123,11 +123,11 @@ absl::Status ApplyJsonParams(const nlohmann::json& obj, const std::string& where
   }
   for (const char* key : {"dose", "dose_e_per_A2"}) {
     if (obj.contains(key)) {
-      FRINGE_DATA_ASSIGN_OR_RETURN(p.dose, PositiveNumber(obj[key], absl::StrCat(where, ".", key)));
+      FRINGE_ASSIGN_OR_RETURN(p.dose, PositiveNumber(obj[key], absl::StrCat(where, ".", key)));
     }
   }
   if (obj.contains("pixel_size_nm")) {
-    FRINGE_DATA_ASSIGN_OR_RETURN(
+    FRINGE_ASSIGN_OR_RETURN(
         p.pixel_size_nm,
         PositiveNumber(obj["pixel_size_nm"], absl::StrCat(where, ".pixel_size_nm")));
   }
@@ -144,7 +144,7 @@ absl::StatusOr<std::string> ReadText(const fs::path& path) {
 
 // Per-stem parameters from manifest.json; `defaults` receives the "defaults" block.
 absl::StatusOr<std::map<std::string, Params>> ReadManifest(const fs::path& path, Params& defaults) {
-  FRINGE_DATA_ASSIGN_OR_RETURN(const std::string text, ReadText(path));
+  FRINGE_ASSIGN_OR_RETURN(const std::string text, ReadText(path));
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(text);
@@ -157,7 +157,7 @@ absl::StatusOr<std::map<std::string, Params>> ReadManifest(const fs::path& path,
   }
   std::map<std::string, Params> out;
   if (root.contains("defaults")) {
-    FRINGE_DATA_RETURN_IF_ERROR(
+    FRINGE_RETURN_IF_ERROR(
         ApplyJsonParams(root["defaults"], absl::StrCat(name, ": defaults"), defaults));
   }
   if (root.contains("items")) {
@@ -168,7 +168,7 @@ absl::StatusOr<std::map<std::string, Params>> ReadManifest(const fs::path& path,
     }
     for (const auto& [stem, value] : items.items()) {
       Params p;
-      FRINGE_DATA_RETURN_IF_ERROR(ApplyJsonParams(value, absl::StrCat(name, ": items.", stem), p));
+      FRINGE_RETURN_IF_ERROR(ApplyJsonParams(value, absl::StrCat(name, ": items.", stem), p));
       out[stem] = p;
     }
   }
@@ -176,7 +176,7 @@ absl::StatusOr<std::map<std::string, Params>> ReadManifest(const fs::path& path,
 }
 
 absl::StatusOr<std::map<std::string, Params>> ReadParamsCsv(const fs::path& path) {
-  FRINGE_DATA_ASSIGN_OR_RETURN(const std::string text, ReadText(path));
+  FRINGE_ASSIGN_OR_RETURN(const std::string text, ReadText(path));
   const std::string name = path.string();
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
   auto cells = [](absl::string_view line) {
@@ -230,8 +230,8 @@ absl::StatusOr<std::map<std::string, Params>> ReadParamsCsv(const fs::path& path
       return absl::InvalidArgumentError(absl::StrCat(name, ":", li + 1, ": no stem"));
     }
     Params p;
-    FRINGE_DATA_RETURN_IF_ERROR(number(dose_col, p.dose));
-    FRINGE_DATA_RETURN_IF_ERROR(number(size_col, p.pixel_size_nm));
+    FRINGE_RETURN_IF_ERROR(number(dose_col, p.dose));
+    FRINGE_RETURN_IF_ERROR(number(size_col, p.pixel_size_nm));
     const fs::path file(row[stem_col]);
     const std::string stem =
         ImageExtensions().count(
@@ -288,8 +288,8 @@ absl::StatusOr<LabelledDataset> LabelledDataset::Open(const std::string& dir,
   }
   const fs::path masks_dir = root / (has_masks ? "masks" : "labels");
 
-  FRINGE_DATA_ASSIGN_OR_RETURN(const Listing images, ListFolder(images_dir, ImageExtensions()));
-  FRINGE_DATA_ASSIGN_OR_RETURN(const Listing masks, ListFolder(masks_dir, MaskExtensions()));
+  FRINGE_ASSIGN_OR_RETURN(const Listing images, ListFolder(images_dir, ImageExtensions()));
+  FRINGE_ASSIGN_OR_RETURN(const Listing masks, ListFolder(masks_dir, MaskExtensions()));
   if (images.files.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(images_dir.string(),
@@ -307,9 +307,9 @@ absl::StatusOr<LabelledDataset> LabelledDataset::Open(const std::string& dir,
   Params defaults;
   std::map<std::string, Params> params;
   if (has_manifest) {
-    FRINGE_DATA_ASSIGN_OR_RETURN(params, ReadManifest(root / "manifest.json", defaults));
+    FRINGE_ASSIGN_OR_RETURN(params, ReadManifest(root / "manifest.json", defaults));
   } else if (has_csv) {
-    FRINGE_DATA_ASSIGN_OR_RETURN(params, ReadParamsCsv(root / "params.csv"));
+    FRINGE_ASSIGN_OR_RETURN(params, ReadParamsCsv(root / "params.csv"));
   }
 
   LabelledDataset ds;
@@ -412,8 +412,8 @@ std::pair<std::vector<DatasetItem>, std::vector<DatasetItem>> LabelledDataset::S
 }
 
 absl::StatusOr<std::pair<Image, cv::Mat>> LabelledDataset::Load(const DatasetItem& item) const {
-  FRINGE_DATA_ASSIGN_OR_RETURN(Image image, ReadImage(item.image_path));
-  FRINGE_DATA_ASSIGN_OR_RETURN(cv::Mat mask, ReadMask(item.mask_path));
+  FRINGE_ASSIGN_OR_RETURN(Image image, ReadImage(item.image_path));
+  FRINGE_ASSIGN_OR_RETURN(cv::Mat mask, ReadMask(item.mask_path));
   if (image.pixels.size() != mask.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat(item.image_path, " is ", image.pixels.cols, "x", image.pixels.rows,
@@ -430,11 +430,11 @@ absl::StatusOr<std::pair<Image, cv::Mat>> LabelledDataset::Load(const DatasetIte
 
 absl::StatusOr<cv::Mat> ReadMask(const std::string& path) {
   // Open first for the usual missing/unreadable/empty errors.
-  FRINGE_DATA_ASSIGN_OR_RETURN(ByteSource source, ByteSource::Open(path));
+  FRINGE_ASSIGN_OR_RETURN(ByteSource source, ByteSource::Open(path));
   const std::string ext = Lower(fs::path(path).extension().string());
   cv::Mat raw;
   if (ext == ".npy") {
-    FRINGE_DATA_ASSIGN_OR_RETURN(raw, ReadNpy(path));
+    FRINGE_ASSIGN_OR_RETURN(raw, ReadNpy(path));
     if (raw.dims != 2) return source.Error("mask NPY must be 2-D");
   } else {
     try {

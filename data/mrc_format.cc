@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "data/pixel_calibration.h"
 #include "data/raw_pixels.h"
-#include "data/status_macros.h"
+#include "common/status_macros.h"
 
 namespace fringe::data {
 namespace {
@@ -84,7 +84,7 @@ std::optional<double> AxisPixelNm(const MrcHeader& h, int which) {
 
 absl::StatusOr<Image> ReadMrcImage(ByteSource& source, int frame) {
   char raw[kMrcHeaderBytes];
-  FRINGE_DATA_RETURN_IF_ERROR(source.Read(0, kMrcHeaderBytes, raw, "the 1024-byte MRC header"));
+  FRINGE_RETURN_IF_ERROR(source.Read(0, kMrcHeaderBytes, raw, "the 1024-byte MRC header"));
   // MACHST: 0x44 0x44 (or 0x44 0x41, written by many programs) = little-endian, 0x11 0x11 =
   // big-endian. Older writers leave it zero, so fall back to whichever byte order gives a sane
   // header.
@@ -133,7 +133,7 @@ absl::StatusOr<Image> ReadMrcImage(ByteSource& source, int frame) {
     return source.Error(absl::StrCat("MRC section ", h.nx, "x", h.ny, " is too large"));
   }
   std::string buffer(static_cast<size_t>(frame_bytes), '\0');
-  FRINGE_DATA_RETURN_IF_ERROR(source.Read(data_offset + frame_bytes * frame, buffer.size(),
+  FRINGE_RETURN_IF_ERROR(source.Read(data_offset + frame_bytes * frame, buffer.size(),
                                           buffer.data(), "MRC section data"));
   Image image;
   image.format = "mrc";

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "data/status_macros.h"
+#include "common/status_macros.h"
 
 namespace fringe::data {
 namespace {
@@ -187,7 +187,7 @@ absl::StatusOr<std::string> DescrForDepth(int depth) {
 
 absl::StatusOr<NpyHeader> ReadNpyHeader(ByteSource& source) {
   char pre[10];
-  FRINGE_DATA_RETURN_IF_ERROR(source.Read(0, 8, pre, "the NPY preamble"));
+  FRINGE_RETURN_IF_ERROR(source.Read(0, 8, pre, "the NPY preamble"));
   if (std::memcmp(pre, kNpyMagic, kNpyMagicLen) != 0) {
     return source.Error("not an NPY file: wrong magic (expected \\x93NUMPY)");
   }
@@ -196,12 +196,12 @@ absl::StatusOr<NpyHeader> ReadNpyHeader(ByteSource& source) {
   uint64_t header_len = 0;
   uint64_t header_start = 0;
   if (major == 1) {
-    FRINGE_DATA_RETURN_IF_ERROR(source.Read(8, 2, pre + 8, "the NPY header length"));
+    FRINGE_RETURN_IF_ERROR(source.Read(8, 2, pre + 8, "the NPY header length"));
     header_len = LoadLittle<uint16_t>(pre + 8);
     header_start = 10;
   } else if (major == 2 || major == 3) {
     char len4[4];
-    FRINGE_DATA_RETURN_IF_ERROR(source.Read(8, 4, len4, "the NPY header length"));
+    FRINGE_RETURN_IF_ERROR(source.Read(8, 4, len4, "the NPY header length"));
     header_len = LoadLittle<uint32_t>(len4);
     header_start = 12;
   } else {
@@ -211,7 +211,7 @@ absl::StatusOr<NpyHeader> ReadNpyHeader(ByteSource& source) {
   if (header_len > kMaxHeaderLen) {
     return source.Error(absl::StrCat("NPY header length ", header_len, " is implausibly large"));
   }
-  FRINGE_DATA_ASSIGN_OR_RETURN(
+  FRINGE_ASSIGN_OR_RETURN(
       const std::string text,
       source.ReadString(header_start, static_cast<size_t>(header_len), "the NPY header"));
 
@@ -271,7 +271,7 @@ absl::StatusOr<NpyHeader> ReadNpyHeader(ByteSource& source) {
 }
 
 absl::StatusOr<Image> ReadNpyImage(ByteSource& source, int frame) {
-  FRINGE_DATA_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(source));
+  FRINGE_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(source));
   if (h.shape.size() != 2 && h.shape.size() != 3) {
     return source.Error(absl::StrCat("NPY array has shape ", ShapeString(h.shape),
                                      ": need 2-D (height, width) or 3-D (frames, height, width)"));
@@ -290,7 +290,7 @@ absl::StatusOr<Image> ReadNpyImage(ByteSource& source, int frame) {
   }
   const size_t frame_bytes = static_cast<size_t>(rows) * cols * ScalarSize(h.type);
   std::string buffer(frame_bytes, '\0');
-  FRINGE_DATA_RETURN_IF_ERROR(source.Read(h.data_offset + frame_bytes * frame, frame_bytes,
+  FRINGE_RETURN_IF_ERROR(source.Read(h.data_offset + frame_bytes * frame, frame_bytes,
                                           buffer.data(), "NPY frame data"));
   Image image;
   image.format = "npy";
@@ -317,14 +317,14 @@ std::string FormatNpyHeader(const std::string& descr, const std::vector<int64_t>
 }
 
 absl::StatusOr<cv::Mat> ReadNpy(const std::string& path) {
-  FRINGE_DATA_ASSIGN_OR_RETURN(ByteSource source, ByteSource::Open(path));
-  FRINGE_DATA_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(source));
+  FRINGE_ASSIGN_OR_RETURN(ByteSource source, ByteSource::Open(path));
+  FRINGE_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(source));
   if (h.shape.size() != 2 && h.shape.size() != 3) {
     return source.Error(absl::StrCat("NPY array has shape ", ShapeString(h.shape),
                                      ": ReadNpy supports 2-D and 3-D arrays"));
   }
   std::string buffer(static_cast<size_t>(h.data_bytes), '\0');
-  FRINGE_DATA_RETURN_IF_ERROR(
+  FRINGE_RETURN_IF_ERROR(
       source.Read(h.data_offset, buffer.size(), buffer.data(), "NPY array data"));
   if (h.shape.size() == 2) {
     return RawToMat(h.type, h.big_endian, static_cast<int>(h.shape[0]),

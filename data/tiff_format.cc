@@ -12,7 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "data/pixel_calibration.h"
 #include "data/raw_pixels.h"
-#include "data/status_macros.h"
+#include "common/status_macros.h"
 
 namespace fringe::data {
 namespace {
@@ -100,7 +100,7 @@ bool LooksLikeDpiPlaceholder(double pixels_per_cm) {
 
 absl::StatusOr<TiffIfd> TiffIfd::Read(ByteSource& source, int index, int* page_count) {
   unsigned char head[16];
-  FRINGE_DATA_RETURN_IF_ERROR(source.Read(0, 8, head, "the TIFF header"));
+  FRINGE_RETURN_IF_ERROR(source.Read(0, 8, head, "the TIFF header"));
   TiffIfd ifd;
   if (head[0] == 'I' && head[1] == 'I') {
     ifd.big_endian_ = false;
@@ -117,7 +117,7 @@ absl::StatusOr<TiffIfd> TiffIfd::Read(ByteSource& source, int index, int* page_c
   }
   uint64_t offset = 0;
   if (bigtiff) {
-    FRINGE_DATA_RETURN_IF_ERROR(source.Read(0, 16, head, "the BigTIFF header"));
+    FRINGE_RETURN_IF_ERROR(source.Read(0, 16, head, "the BigTIFF header"));
     offset = Load<uint64_t>(head + 8, big);
   } else {
     offset = Load<uint32_t>(head + 4, big);
@@ -132,7 +132,7 @@ absl::StatusOr<TiffIfd> TiffIfd::Read(ByteSource& source, int index, int* page_c
       return source.Error(absl::StrCat("corrupt TIFF: the IFD chain loops at offset ", offset));
     }
     unsigned char count_bytes[8];
-    FRINGE_DATA_RETURN_IF_ERROR(
+    FRINGE_RETURN_IF_ERROR(
         source.Read(offset, bigtiff ? 8 : 2, count_bytes, "a TIFF directory"));
     const uint64_t count =
         bigtiff ? Load<uint64_t>(count_bytes, big) : uint64_t{Load<uint16_t>(count_bytes, big)};
@@ -144,7 +144,7 @@ absl::StatusOr<TiffIfd> TiffIfd::Read(ByteSource& source, int index, int* page_c
     const uint64_t next_at = first_entry + count * entry_bytes;
     if (page == index) {
       std::string raw;
-      FRINGE_DATA_ASSIGN_OR_RETURN(
+      FRINGE_ASSIGN_OR_RETURN(
           raw, source.ReadString(first_entry, count * entry_bytes, "a TIFF directory"));
       for (uint64_t i = 0; i < count; ++i) {
         const char* p = raw.data() + i * entry_bytes;
@@ -165,7 +165,7 @@ absl::StatusOr<TiffIfd> TiffIfd::Read(ByteSource& source, int index, int* page_c
       if (page_count == nullptr) return ifd;
     }
     unsigned char next[8];
-    FRINGE_DATA_RETURN_IF_ERROR(
+    FRINGE_RETURN_IF_ERROR(
         source.Read(next_at, bigtiff ? 8 : 4, next, "the next-directory offset"));
     offset = bigtiff ? Load<uint64_t>(next, big) : uint64_t{Load<uint32_t>(next, big)};
     ++page;
@@ -353,7 +353,7 @@ absl::StatusOr<cv::Mat> ReadUncompressedStrips(ByteSource& source, const TiffIfd
   buffer.reserve(total);
   for (size_t i = 0; i < offsets->size() && buffer.size() < total; ++i) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>((*counts)[i], total - buffer.size()));
-    FRINGE_DATA_ASSIGN_OR_RETURN(const std::string strip,
+    FRINGE_ASSIGN_OR_RETURN(const std::string strip,
                                  source.ReadString((*offsets)[i], n, "TIFF strip data"));
     buffer += strip;
   }
@@ -371,7 +371,7 @@ absl::StatusOr<Image> ReadTiffImage(ByteSource& source, int frame) {
     return absl::OutOfRangeError(absl::StrCat(source.path(), ": frame ", frame, " out of range"));
   }
   int pages = 0;
-  FRINGE_DATA_ASSIGN_OR_RETURN(const TiffIfd ifd, TiffIfd::Read(source, frame, &pages));
+  FRINGE_ASSIGN_OR_RETURN(const TiffIfd ifd, TiffIfd::Read(source, frame, &pages));
   const uint64_t width = ifd.Uint(source, kTagImageWidth, 0);
   const uint64_t height = ifd.Uint(source, kTagImageLength, 0);
   if (width == 0 || height == 0 || width > (1u << 20) || height > (1u << 20)) {

@@ -7,21 +7,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "models/unet.h"
+#include "models/unet_io.h"
 #include "models/unet_onednn.h"
 
 namespace fringe {
 namespace {
-
-UNetOptions UNetOptionsFromConfig(const v1::ModelConfig& config) {
-  UNetOptions options;
-  options.num_classes = config.classes_size();
-  options.depth = config.unet().depth();
-  options.base_filters = config.unet().base_filters();
-  options.dilation.assign(config.unet().dilation().begin(), config.unet().dilation().end());
-  options.batch_norm = config.unet().batch_norm();
-  options.dropout = config.unet().dropout();
-  return options;
-}
 
 class UNetSegmenter final : public Segmenter {
  public:
@@ -72,33 +62,11 @@ class UNetSegmenter final : public Segmenter {
 absl::StatusOr<std::unique_ptr<Segmenter>> LoadUNetSegmenter(const v1::ModelConfig& config,
                                                              const std::string& weights_path,
                                                              const RuntimeOptions& runtime) {
-  if (!std::filesystem::exists(weights_path)) {
-    return absl::NotFoundError(absl::StrCat("weights file ", weights_path, " does not exist"));
-  }
+  auto loaded = LoadUNetWeights(config, weights_path);
+  if (!loaded.ok()) return loaded.status();
   try {
     torch::Device device(runtime.device);
-    UNet net(UNetOptionsFromConfig(config));
-    // torch::load replaces tensors wholesale, whatever their shape, so check every tensor
-    // against the architecture the config describes.
-    std::map<std::string, std::vector<int64_t>> expected;
-    for (const auto& item : net->named_parameters())
-      expected[item.key()] = item.value().sizes().vec();
-    for (const auto& item : net->named_buffers()) expected[item.key()] = item.value().sizes().vec();
-    torch::load(net, weights_path);
-    auto check = [&](const std::string& key, const torch::Tensor& t) -> absl::Status {
-      if (t.sizes().vec() != expected[key]) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            weights_path, ": tensor ", key, " has shape [", absl::StrJoin(t.sizes(), ","),
-            "] but the config needs [", absl::StrJoin(expected[key], ","), "]"));
-      }
-      return absl::OkStatus();
-    };
-    for (const auto& item : net->named_parameters()) {
-      if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
-    }
-    for (const auto& item : net->named_buffers()) {
-      if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
-    }
+    UNet net = *std::move(loaded);
     net->eval();
     net->FoldBatchNorm();
     net->to(device);

@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "data/image_io.h"
 
 namespace fringe::sim {
 namespace {
@@ -49,33 +50,6 @@ std::string SampleStem(uint64_t base_seed, uint64_t index) {
   return absl::StrCat("sim_", base_seed, "_", padded);
 }
 
-absl::Status WriteFileAtomically(const fs::path& path, std::string_view contents) {
-  // Hidden temporary name in the same directory (same file system, so the
-  // rename is atomic); the pid keeps concurrent processes apart.
-  const fs::path tmp =
-      path.parent_path() / absl::StrCat(".", path.filename().string(), ".tmp.", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::PermissionDeniedError("cannot create " + tmp.string());
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      return absl::DataLossError("failed writing " + tmp.string());
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    return absl::InternalError(
-        absl::StrCat("cannot rename ", tmp.string(), " to ", path.string(), ": ", ec.message()));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status WriteSample(const fs::path& dir, const std::string& stem, const Sample& sample) {
   absl::StatusOr<std::string> tif = Encode(sample.image, ".tif");
   if (!tif.ok()) return tif.status();
@@ -83,10 +57,11 @@ absl::Status WriteSample(const fs::path& dir, const std::string& stem, const Sam
   sample.mask.convertTo(mask_255, CV_8UC1, 255.0);
   absl::StatusOr<std::string> png = Encode(mask_255, ".png");
   if (!png.ok()) return png.status();
-  if (absl::Status s = WriteFileAtomically(dir / "images" / (stem + ".tif"), *tif); !s.ok()) {
+  if (absl::Status s = data::WriteFileAtomically((dir / "images" / (stem + ".tif")).string(), *tif);
+      !s.ok()) {
     return s;
   }
-  return WriteFileAtomically(dir / "masks" / (stem + ".png"), *png);
+  return data::WriteFileAtomically((dir / "masks" / (stem + ".png")).string(), *png);
 }
 
 std::string ParamsCsvHeader() {
@@ -221,10 +196,13 @@ absl::StatusOr<DatasetSummary> GenerateDataset(
   for (const std::string& row : csv_rows) absl::StrAppend(&csv, row, "\n");
   std::string jsonl;
   for (const std::string& row : json_rows) absl::StrAppend(&jsonl, row, "\n");
-  if (absl::Status s = WriteFileAtomically(job.out_dir / "params_table.csv", csv); !s.ok()) {
+  if (absl::Status s = data::WriteFileAtomically((job.out_dir / "params_table.csv").string(), csv);
+      !s.ok()) {
     return s;
   }
-  if (absl::Status s = WriteFileAtomically(job.out_dir / "params.jsonl", jsonl); !s.ok()) return s;
+  if (absl::Status s = data::WriteFileAtomically((job.out_dir / "params.jsonl").string(), jsonl);
+      !s.ok())
+    return s;
   nlohmann::json manifest_items = nlohmann::json::object();
   for (int64_t i = 0; i < job.count; ++i) {
     manifest_items[SampleStem(job.base_seed, job.start_index + static_cast<uint64_t>(i))] =
@@ -246,7 +224,8 @@ absl::StatusOr<DatasetSummary> GenerateDataset(
       {"options", SimulatorOptionsToJson(simulator.options())},
       {"items", std::move(manifest_items)}};
   // Written last: its presence marks a complete data set.
-  if (absl::Status s = WriteFileAtomically(job.out_dir / "manifest.json", manifest.dump(1) + "\n");
+  if (absl::Status s = data::WriteFileAtomically((job.out_dir / "manifest.json").string(),
+                                                 manifest.dump(1) + "\n");
       !s.ok()) {
     return s;
   }

@@ -34,11 +34,6 @@ namespace fringe::sim {
 // Returns "sim_<base_seed>_<index zero-padded to 6 digits>".
 std::string SampleStem(uint64_t base_seed, uint64_t index);
 
-// Writes `contents` to `path` via a temporary file in the same directory and
-// an atomic rename. Returns an error naming the path on failure (the
-// temporary file is removed).
-absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents);
-
 // Encodes `sample` and writes DIR/images/<stem>.tif and DIR/masks/<stem>.png
 // atomically; the two directories must exist.
 absl::Status WriteSample(const std::filesystem::path& dir, const std::string& stem,

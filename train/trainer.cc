@@ -1,7 +1,6 @@
 #include "train/trainer.h"
 
 #include <google/protobuf/text_format.h>
-#include <opencv2/core.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -10,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
 #include <sstream>
 #include <thread>
 
@@ -20,6 +20,7 @@
 #include "data/image_io.h"
 #include "models/model_config.h"
 #include "models/unet.h"
+#include "models/unet_io.h"
 #include "train/training_data.h"
 
 #ifndef FRINGE_GIT_REVISION
@@ -138,17 +139,6 @@ absl::StatusOr<v1::TrainConfig> LoadTrainConfig(const std::string& path,
 
 namespace {
 
-UNetOptions UNetOptionsFromModel(const v1::ModelConfig& config) {
-  UNetOptions o;
-  o.num_classes = config.classes_size();
-  o.depth = config.unet().depth();
-  o.base_filters = config.unet().base_filters();
-  o.dilation.assign(config.unet().dilation().begin(), config.unet().dilation().end());
-  o.batch_norm = config.unet().batch_norm();
-  o.dropout = config.unet().dropout();
-  return o;
-}
-
 std::string StepDirName(int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "step-%09lld", static_cast<long long>(step));
@@ -208,7 +198,7 @@ class Trainer::Impl {
   Impl(v1::TrainConfig config, Options options)
       : config_(std::move(config)),
         options_(options),
-        net_(UNetOptionsFromModel(config_.model())) {}
+        net_(UNetOptionsFromConfig(config_.model())) {}
 
   absl::Status Init();
   absl::StatusOr<TrainResult> Run(const std::function<void(const TrainProgress&)>& on_progress);
@@ -245,14 +235,16 @@ absl::Status Trainer::Impl::Init() {
   if (!data.ok()) return data.status();
   data_ = *std::move(data);
   torch::manual_seed(MixSeed(config_.seed(), 0x1417));
-  net_ = UNet(UNetOptionsFromModel(config_.model()));
+  net_ = UNet(UNetOptionsFromConfig(config_.model()));
   if (!config_.init_from().empty()) {
-    try {
-      torch::load(net_, (fs::path(config_.init_from()) / "weights.pt").string());
-    } catch (const c10::Error& e) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("init_from ", config_.init_from(), ": ", e.what_without_backtrace()));
+    // Fine-tuning starts from an existing version of the same architecture.
+    auto start =
+        LoadUNetWeights(config_.model(), (fs::path(config_.init_from()) / "weights.pt").string());
+    if (!start.ok()) {
+      return absl::Status(start.status().code(),
+                          absl::StrCat("init_from: ", start.status().message()));
     }
+    net_ = *std::move(start);
   }
   optimizer_ = std::make_unique<torch::optim::Adam>(
       net_->parameters(),
@@ -322,8 +314,8 @@ std::map<std::string, double> Trainer::Impl::Validate() {
     cv::copyMakeBorder(v.image, padded, 0, (multiple - v.image.rows % multiple) % multiple, 0,
                        (multiple - v.image.cols % multiple) % multiple, cv::BORDER_CONSTANT,
                        cv::Scalar(0));
-    const torch::Tensor x = torch::from_blob(padded.ptr<float>(), {1, 1, padded.rows, padded.cols},
-                                             torch::kFloat32);
+    const torch::Tensor x =
+        torch::from_blob(padded.ptr<float>(), {1, 1, padded.rows, padded.cols}, torch::kFloat32);
     const torch::Tensor predicted =
         net_->forward(x).argmax(1).squeeze(0).to(torch::kUInt8).contiguous();
     const cv::Mat full(padded.rows, padded.cols, CV_8U, predicted.data_ptr<uint8_t>());

@@ -18,6 +18,7 @@
 #include "models/attribution/lrp.h"
 #include "models/model_config.h"
 #include "models/unet.h"
+#include "models/unet_io.h"
 
 namespace fringe {
 namespace {
@@ -150,17 +151,6 @@ std::vector<std::string> GradientMethodNames() {
           "grad-cam", "occlusion",        "frequency-occlusion"};
 }
 
-UNetOptions UNetOptionsFromConfig(const v1::ModelConfig& config) {
-  UNetOptions options;
-  options.num_classes = config.classes_size();
-  options.depth = config.unet().depth();
-  options.base_filters = config.unet().base_filters();
-  options.dilation.assign(config.unet().dilation().begin(), config.unet().dilation().end());
-  options.batch_norm = config.unet().batch_norm();
-  options.dropout = config.unet().dropout();
-  return options;
-}
-
 torch::Tensor MatToTensor(const cv::Mat& mat) {
   const cv::Mat continuous = mat.isContinuous() ? mat : mat.clone();
   return torch::from_blob(const_cast<float*>(continuous.ptr<float>()),
@@ -230,36 +220,10 @@ absl::StatusOr<std::unique_ptr<Explainer>> Explainer::Load(const v1::ModelConfig
   }
   FRINGE_RETURN_IF_ERROR(ValidateModelConfig(config));
   const std::string weights_path = version_dir + "/weights.pt";
-  if (!std::filesystem::exists(weights_path)) {
-    return absl::NotFoundError(absl::StrCat("weights file ", weights_path, " does not exist"));
-  }
+  FRINGE_ASSIGN_OR_RETURN(UNet net, LoadUNetWeights(config, weights_path));
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   try {
-    UNet net(UNetOptionsFromConfig(config));
-    // torch::load replaces tensors whatever their shape: compare against the config's net.
-    std::map<std::string, std::vector<int64_t>> expected;
-    for (const auto& item : net->named_parameters()) {
-      expected[item.key()] = item.value().sizes().vec();
-    }
-    for (const auto& item : net->named_buffers()) {
-      expected[item.key()] = item.value().sizes().vec();
-    }
-    torch::load(net, weights_path);
-    auto check = [&](const std::string& key, const torch::Tensor& t) -> absl::Status {
-      if (t.sizes().vec() != expected[key]) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            weights_path, ": tensor ", key, " has shape [", absl::StrJoin(t.sizes(), ","),
-            "] but the config needs [", absl::StrJoin(expected[key], ","), "]"));
-      }
-      return absl::OkStatus();
-    };
-    for (const auto& item : net->named_parameters()) {
-      FRINGE_RETURN_IF_ERROR(check(item.key(), item.value()));
-    }
-    for (const auto& item : net->named_buffers()) {
-      FRINGE_RETURN_IF_ERROR(check(item.key(), item.value()));
-    }
     net->eval();
     impl->net = std::make_shared<const CanonicalUNet>(net);
     impl->lrp = std::make_unique<LrpEngine>(impl->net);

@@ -63,21 +63,6 @@ TEST(DatasetWriterTest, StemHasSeedAndPaddedIndex) {
   EXPECT_EQ(SampleStem(123, 1234567), "sim_123_1234567");
 }
 
-TEST(DatasetWriterTest, WriteFileAtomicallyReplacesContentAndLeavesNoTemporaries) {
-  TempDir dir;
-  const fs::path file = dir.path() / "a.txt";
-  ASSERT_TRUE(WriteFileAtomically(file, "first").ok());
-  ASSERT_TRUE(WriteFileAtomically(file, "second").ok());
-  EXPECT_EQ(ReadFile(file), "second");
-  int entries = 0;
-  for (const auto& e : fs::directory_iterator(dir.path())) {
-    (void)e;
-    ++entries;
-  }
-  EXPECT_EQ(entries, 1);
-  EXPECT_FALSE(WriteFileAtomically(dir.path() / "missing" / "b.txt", "x").ok());
-}
-
 TEST(DatasetWriterTest, WritesTheLabelledDatasetLayout) {
   absl::StatusOr<std::unique_ptr<HrtemSimulator>> sim = HrtemSimulator::Create(SmallOptions());
   ASSERT_TRUE(sim.ok()) << sim.status();
