@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "models/model_config.h"
 
 namespace fringe {
@@ -140,8 +141,8 @@ std::string ModelRepository::AvailableLocked() const {
   return absl::StrJoin(parts, "; ");
 }
 
-absl::StatusOr<ServableModel> ModelRepository::Get(const std::string& name, int64_t version) const {
-  std::lock_guard<std::mutex> lock(mu_);
+absl::StatusOr<std::map<std::string, ModelRepository::Versions>::const_iterator>
+ModelRepository::FindLocked(const std::string& name) const {
   if (!ready_) return absl::UnavailableError("the server is still loading its models");
   const std::string& wanted = name.empty() ? default_model_ : name;
   auto model = models_.find(wanted);
@@ -149,6 +150,13 @@ absl::StatusOr<ServableModel> ModelRepository::Get(const std::string& name, int6
     return absl::NotFoundError(
         absl::StrCat("unknown model \"", wanted, "\"; available: ", AvailableLocked()));
   }
+  return model;
+}
+
+absl::StatusOr<ServableModel> ModelRepository::Get(const std::string& name, int64_t version) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  FRINGE_ASSIGN_OR_RETURN(const auto model, FindLocked(name));
+  const std::string& wanted = model->first;
   if (version < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("model.version is ", version, "; expected >= 0"));
@@ -196,13 +204,8 @@ v1::ListModelsResponse ModelRepository::List() const {
 absl::StatusOr<v1::ModelDescription> ModelRepository::Describe(const std::string& name,
                                                                int64_t version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!ready_) return absl::UnavailableError("the server is still loading its models");
-  const std::string& wanted = name.empty() ? default_model_ : name;
-  auto model = models_.find(wanted);
-  if (model == models_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("unknown model \"", wanted, "\"; available: ", AvailableLocked()));
-  }
+  FRINGE_ASSIGN_OR_RETURN(const auto model, FindLocked(name));
+  const std::string& wanted = model->first;
   v1::ModelDescription d = DescribeLocked(wanted, model->second);
   if (version != 0) {
     auto* versions = d.mutable_versions();

@@ -69,6 +69,10 @@ class ModelRepository {
   VersionEntry LoadVersion(const std::string& dir) const;
   v1::ModelDescription DescribeLocked(const std::string& name, const Versions& versions) const;
   std::string AvailableLocked() const;
+  // The entry for `name` (empty = the default model): UNAVAILABLE while loading, NOT_FOUND
+  // listing what exists.
+  absl::StatusOr<std::map<std::string, Versions>::const_iterator> FindLocked(
+      const std::string& name) const;
   static int64_t ServingVersion(const Versions& versions);
 
   const Options options_;
