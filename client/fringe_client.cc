@@ -62,6 +62,7 @@ FringeClient::FringeClient(const Options& options) : options_(options) {
   channel_ = grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
   segmentation_ = v1::Segmentation::NewStub(channel_);
   models_ = v1::Models::NewStub(channel_);
+  explain_ = v1::Explain::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
 }
 
@@ -114,6 +115,15 @@ absl::StatusOr<v1::SegmentResponse> FringeClient::Segment(const v1::SegmentReque
   SetDeadline(&context, options_.timeout);
   v1::SegmentResponse response;
   const grpc::Status status = segmentation_->Segment(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::ExplainResponse> FringeClient::Explain(const v1::ExplainRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.timeout);
+  v1::ExplainResponse response;
+  const grpc::Status status = explain_->Explain(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "fringe/v1/explain.grpc.pb.h"
 #include "fringe/v1/models.grpc.pb.h"
 #include "fringe/v1/segmentation.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -48,6 +49,9 @@ class FringeClient {
                              const std::function<void(v1::SegmentResponse&&)>& on_response,
                              int max_in_flight);
 
+  // One explanation (relevance map) for a frame.
+  absl::StatusOr<v1::ExplainResponse> Explain(const v1::ExplainRequest& request);
+
   // Segments a frame of any size by sending pieces of at most `chunk` x `chunk` pixels that
   // overlap by 2 * `margin`, each standardised with the whole frame's statistics, and
   // stitching the owned centres. Returns the mask (CV_8U class indices) at the frame's size.
@@ -61,6 +65,7 @@ class FringeClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Segmentation::Stub> segmentation_;
   std::unique_ptr<v1::Models::Stub> models_;
+  std::unique_ptr<v1::Explain::Stub> explain_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 };
 

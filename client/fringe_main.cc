@@ -9,8 +9,10 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "client/cli_util.h"
 #include "client/eval_command.h"
 #include "client/fringe_client.h"
@@ -18,6 +20,7 @@
 #include "common/progress_bar.h"
 #include "common/tensor_codec.h"
 #include "data/image_io.h"
+#include "data/labelled_dataset.h"
 
 namespace fringe {
 namespace {
@@ -201,6 +204,105 @@ int RunSegment(FringeClient& client, const SegmentArgs& args) {
   return 0;
 }
 
+struct ExplainArgs {
+  std::string image;
+  std::string model;
+  std::string method = "lrp";
+  std::string target = "predicted";
+  int class_index = 1;
+  bool contrastive = false;
+  std::vector<std::string> params;
+  std::string out_dir;
+};
+
+// Parses --target: predicted | mask=FILE | box=X0,Y0,X1,Y1 | pixel=X,Y.
+absl::Status ParseTarget(const std::string& spec, const cv::Size& size, v1::ExplainTarget* t) {
+  const size_t eq = spec.find('=');
+  const std::string kind = spec.substr(0, eq);
+  const std::string value = eq == std::string::npos ? "" : spec.substr(eq + 1);
+  std::vector<int> numbers;
+  for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+    int n = 0;
+    if (!absl::SimpleAtoi(part, &n)) break;
+    numbers.push_back(n);
+  }
+  if (kind == "predicted" && value.empty()) {
+    t->set_kind(v1::ExplainTarget::PREDICTED);
+  } else if (kind == "box" && numbers.size() == 4) {
+    t->set_kind(v1::ExplainTarget::BOX);
+    t->set_x0(numbers[0]);
+    t->set_y0(numbers[1]);
+    t->set_x1(numbers[2]);
+    t->set_y1(numbers[3]);
+  } else if (kind == "pixel" && numbers.size() == 2) {
+    t->set_kind(v1::ExplainTarget::PIXEL);
+    t->set_x0(numbers[0]);
+    t->set_y0(numbers[1]);
+  } else if (kind == "mask" && !value.empty()) {
+    auto mask = data::ReadMask(value);
+    if (!mask.ok()) return mask.status();
+    if (mask->size() != size) {
+      return absl::InvalidArgumentError(absl::StrCat("mask ", value, " is not the image's size"));
+    }
+    t->set_kind(v1::ExplainTarget::MASK);
+    auto tensor = MatToTensor(*mask);
+    if (!tensor.ok()) return tensor.status();
+    *t->mutable_mask() = *std::move(tensor);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", spec, "\": expected predicted, mask=FILE, box=X0,Y0,X1,Y1 or pixel=X,Y"));
+  }
+  return absl::OkStatus();
+}
+
+// `explain`: writes OUT/<stem>_relevance.tif (float32) and OUT/<stem>_relevance.png.
+int RunExplain(FringeClient& client, const ExplainArgs& args) {
+  auto model = ParseModelRef(args.model);
+  if (!model.ok()) return ReportError("--model", model.status());
+  auto image = data::ReadImage(args.image);
+  if (!image.ok()) return ReportError(args.image, image.status());
+  v1::ExplainRequest request;
+  request.set_id(args.image);
+  *request.mutable_model() = *model;
+  auto wire = MakeWireImage(image->pixels);
+  if (!wire.ok()) return ReportError(args.image, wire.status());
+  *request.mutable_image() = *std::move(wire);
+  request.set_method(args.method);
+  request.set_client_id("fringe-cli");
+  for (const std::string& p : args.params) {
+    const size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return ReportError("--param", absl::InvalidArgumentError(p + ": expected KEY=VALUE"));
+    }
+    (*request.mutable_parameters())[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  if (absl::Status s = ParseTarget(args.target, image->pixels.size(), request.mutable_target());
+      !s.ok()) {
+    return ReportError("--target", s);
+  }
+  request.mutable_target()->set_class_index(args.class_index);
+  request.mutable_target()->set_contrastive(args.contrastive);
+  auto response = client.Explain(request);
+  if (!response.ok()) return ReportError("explain", response.status());
+  auto relevance = TensorToMat(response->relevance(), "relevance");
+  if (!relevance.ok()) return ReportError("explain", relevance.status());
+  std::error_code ec;
+  fs::create_directories(args.out_dir, ec);
+  if (ec) return ReportError("creating " + args.out_dir, absl::InternalError(ec.message()));
+  const std::string stem = fs::path(args.image).stem().string();
+  const std::string tif = (fs::path(args.out_dir) / (stem + "_relevance.tif")).string();
+  const std::string png = (fs::path(args.out_dir) / (stem + "_relevance.png")).string();
+  absl::Status s = WriteImageFile(tif, *relevance);
+  if (s.ok()) s = WriteImageFile(png, RenderRelevance(image->pixels, *relevance));
+  if (!s.ok()) return ReportError("writing the relevance", s);
+  std::printf("%s: %s on %s:%lld, target %.6g, relevance sum %.6g, residual %.6g (%.0f ms)\n",
+              args.image.c_str(), response->method().c_str(), response->model_name().c_str(),
+              static_cast<long long>(response->model_version()), response->target_value(),
+              response->relevance_sum(), response->conservation_residual(), response->compute_ms());
+  std::printf("wrote %s and %s\n", tif.c_str(), png.c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace fringe
 
@@ -256,6 +358,26 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   eval->add_flag("--quiet", eval_args.quiet, "Print only the summary, not one line per image");
 
+  fringe::ExplainArgs ex;
+  CLI::App* explain = app.add_subcommand(
+      "explain",
+      "Relevance map of a served model's segmentation of IMAGE (LRP by default); "
+      "writes OUT/<stem>_relevance.tif (float32) and OUT/<stem>_relevance.png");
+  explain->add_option("image", ex.image, "Image file")->required()->check(CLI::ExistingFile);
+  explain->add_option("--model", ex.model, "NAME or NAME:VERSION [the server's default]");
+  explain
+      ->add_option("--method", ex.method,
+                   "lrp, lrp-<composite or rule>, gradient, gradient-x-input, "
+                   "integrated-gradients, smoothgrad, grad-cam, occlusion, frequency-occlusion")
+      ->capture_default_str();
+  explain->add_option("--target", ex.target, "predicted | mask=FILE | box=X0,Y0,X1,Y1 | pixel=X,Y")
+      ->capture_default_str();
+  explain->add_option("--class", ex.class_index, "Class whose logits are explained")
+      ->capture_default_str();
+  explain->add_flag("--contrastive", ex.contrastive, "The class against the others");
+  explain->add_option("--param", ex.params, "Method parameter KEY=VALUE (repeatable)");
+  explain->add_option("--out", ex.out_dir, "Output directory")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   fringe::FringeClient::Options options;
@@ -265,6 +387,7 @@ int main(int argc, char** argv) {
   if (*health) return fringe::RunHealth(*client, health_service);
   if (*models) return fringe::RunModels(*client, models_name);
   if (*segment) return fringe::RunSegment(*client, seg);
+  if (*explain) return fringe::RunExplain(*client, ex);
   if (*eval) {
     eval_args.server = server;
     return fringe::RunEval(*client, eval_args);

@@ -35,4 +35,31 @@ cv::Mat RenderOverlay(const cv::Mat& frame, const cv::Mat& mask) {
   return bgr;
 }
 
+cv::Mat RenderRelevance(const cv::Mat& frame, const cv::Mat& relevance) {
+  cv::Mat r;
+  relevance.convertTo(r, CV_32F);
+  cv::Mat magnitude = cv::abs(r);
+  std::vector<float> values(magnitude.begin<float>(), magnitude.end<float>());
+  const size_t k = std::min(values.size() - 1, values.size() * 995 / 1000);
+  std::nth_element(values.begin(), values.begin() + k, values.end());
+  const float scale = values[k] > 0 ? values[k] : 1.0f;
+  cv::Mat grey = DisplayImage(frame), out(frame.size(), CV_8UC3);
+  for (int y = 0; y < r.rows; ++y) {
+    for (int x = 0; x < r.cols; ++x) {
+      const float v = std::max(-1.0f, std::min(1.0f, r.at<float>(y, x) / scale));
+      // White at zero, towards red (positive) or blue (negative).
+      const float fade = 1.0f - std::abs(v);
+      const cv::Vec3f colour =
+          v >= 0 ? cv::Vec3f(255 * fade, 255 * fade, 255) : cv::Vec3f(255, 255 * fade, 255 * fade);
+      const float g = grey.at<uchar>(y, x);
+      const float alpha = 0.35f + 0.6f * std::abs(v);  // Let the frame show through.
+      cv::Vec3b& px = out.at<cv::Vec3b>(y, x);
+      for (int c = 0; c < 3; ++c) {
+        px[c] = cv::saturate_cast<uchar>(alpha * colour[c] + (1 - alpha) * g);
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace fringe

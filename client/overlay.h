@@ -14,6 +14,11 @@ cv::Mat DisplayImage(const cv::Mat& frame);
 // drawn in yellow.
 cv::Mat RenderOverlay(const cv::Mat& frame, const cv::Mat& mask);
 
+// BGR heat map of a relevance map over the frame: a diverging colour map centred at zero (red
+// positive, blue negative, white zero), scaled to the 99.5th percentile of |relevance|, blended
+// with the contrast-stretched frame.
+cv::Mat RenderRelevance(const cv::Mat& frame, const cv::Mat& relevance);
+
 }  // namespace fringe
 
 #endif  // FRINGE_CLIENT_OVERLAY_H_

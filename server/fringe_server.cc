@@ -39,6 +39,10 @@ absl::StatusOr<std::unique_ptr<FringeServer>> FringeServer::Start(const v1::Serv
   s->segmentation_service_ =
       std::make_unique<SegmentationService>(s->engine_.get(), s->pool_.get(), service_options);
   s->models_service_ = std::make_unique<ModelsService>(s->repository_.get());
+  s->explanation_engine_ =
+      std::make_unique<ExplanationEngine>(s->repository_.get(), engine_options.limits);
+  s->explain_service_ =
+      std::make_unique<ExplainService>(s->explanation_engine_.get(), s->pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -50,6 +54,7 @@ absl::StatusOr<std::unique_ptr<FringeServer>> FringeServer::Start(const v1::Serv
       std::min<int64_t>(config.max_message_bytes(), std::numeric_limits<int>::max())));
   builder.RegisterService(s->segmentation_service_.get());
   builder.RegisterService(s->models_service_.get());
+  builder.RegisterService(s->explain_service_.get());
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen()));

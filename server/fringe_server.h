@@ -11,6 +11,8 @@
 #include "absl/status/statusor.h"
 #include "fringe/v1/server_config.pb.h"
 #include "models/model_registry.h"
+#include "server/explain_service.h"
+#include "server/explanation_engine.h"
 #include "server/model_repository.h"
 #include "server/models_service.h"
 #include "server/segmentation_engine.h"
@@ -47,6 +49,8 @@ class FringeServer {
   std::unique_ptr<SegmentationEngine> engine_;
   std::unique_ptr<SegmentationService> segmentation_service_;
   std::unique_ptr<ModelsService> models_service_;
+  std::unique_ptr<ExplanationEngine> explanation_engine_;
+  std::unique_ptr<ExplainService> explain_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

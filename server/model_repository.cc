@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(const O
 
 ModelRepository::VersionEntry ModelRepository::LoadVersion(const std::string& dir) const {
   VersionEntry entry;
+  entry.dir = dir;
   auto config = LoadModelConfig(dir + "/config.pbtxt");
   if (!config.ok()) {
     entry.state = v1::MODEL_STATE_FAILED;
@@ -171,7 +172,8 @@ absl::StatusOr<ServableModel> ModelRepository::Get(const std::string& name, int6
     return absl::FailedPreconditionError(absl::StrCat("model \"", wanted, "\" version ", chosen,
                                                       " failed to load: ", entry->second.error));
   }
-  return ServableModel{wanted, chosen, entry->second.config, entry->second.segmenter};
+  return ServableModel{wanted, chosen, entry->second.config, entry->second.segmenter,
+                       entry->second.dir};
 }
 
 v1::ModelDescription ModelRepository::DescribeLocked(const std::string& name,

@@ -24,6 +24,7 @@ struct ServableModel {
   int64_t version = 0;
   v1::ModelConfig config;
   std::shared_ptr<const Segmenter> segmenter;
+  std::string version_dir;  // <root>/<name>/<version>
 };
 
 class ModelRepository {
@@ -62,6 +63,7 @@ class ModelRepository {
     std::string error;
     v1::ModelConfig config;
     std::shared_ptr<const Segmenter> segmenter;
+    std::string dir;
   };
   using Versions = std::map<int64_t, VersionEntry>;
 

@@ -267,6 +267,60 @@ TEST_F(ServerIntegrationTest, CliReportsUnreadableFilesAndUnknownModels) {
   EXPECT_EQ(code, 1);
 }
 
+TEST_F(ServerIntegrationTest, ExplainReturnsAConsistentRelevanceMap) {
+  auto client = Client();
+  v1::ExplainRequest request;
+  request.set_id("why");
+  *request.mutable_image() = Request("x", 64, 96, 3).image();  // Multiples of 4: no padding.
+  request.mutable_target()->set_kind(v1::ExplainTarget::BOX);
+  request.mutable_target()->set_x0(10);
+  request.mutable_target()->set_y0(5);
+  request.mutable_target()->set_x1(40);
+  request.mutable_target()->set_y1(30);
+  for (const char* method : {"lrp", "gradient-x-input"}) {
+    request.set_method(method);
+    auto response = client->Explain(request);
+    ASSERT_TRUE(response.ok()) << method << ": " << response.status();
+    EXPECT_EQ(response->id(), "why");
+    EXPECT_EQ(response->model_version(), 2);
+    auto relevance = TensorToMat(response->relevance(), "relevance");
+    ASSERT_TRUE(relevance.ok());
+    ASSERT_EQ(relevance->size(), cv::Size(96, 64));
+    EXPECT_NEAR(cv::sum(*relevance)[0], response->relevance_sum(),
+                1e-3 * (1 + std::abs(response->relevance_sum())))
+        << method;
+    EXPECT_NEAR(response->target_value() - response->reference_value() -
+                    response->relevance_sum(),
+                response->conservation_residual(), 1e-6 * (1 + std::abs(response->target_value())));
+  }
+  request.set_method("astrology");
+  auto bad = client->Explain(request);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("astrology"), std::string::npos);
+}
+
+TEST_F(ServerIntegrationTest, CliExplainWritesRelevanceFiles) {
+  const std::string dir = testing::MakeTempDir("cli_explain");
+  cv::Mat frame(64, 64, CV_16U);
+  cv::randu(frame, 0, 3000);
+  ASSERT_TRUE(cv::imwrite(dir + "/f.tif", frame));
+  std::string output;
+  const int code = testing::RunCommand({FRINGE_CLI_BIN, "--server", server_->address(), "explain",
+                                        dir + "/f.tif", "--target", "pixel=20,30", "--out",
+                                        dir + "/out"},
+                                       &output);
+  ASSERT_EQ(code, 0) << output;
+  const cv::Mat relevance = cv::imread(dir + "/out/f_relevance.tif", cv::IMREAD_UNCHANGED);
+  EXPECT_EQ(relevance.type(), CV_32F);
+  EXPECT_EQ(relevance.size(), frame.size());
+  EXPECT_EQ(cv::imread(dir + "/out/f_relevance.png").size(), frame.size());
+  EXPECT_EQ(testing::RunCommand({FRINGE_CLI_BIN, "--server", server_->address(), "explain",
+                                 dir + "/f.tif", "--target", "box=1,2", "--out", dir + "/out"},
+                                &output),
+            1);
+  EXPECT_NE(output.find("box=X0,Y0,X1,Y1"), std::string::npos) << output;
+}
+
 TEST(ServerStartupTest, BadRepositoryOrFlagsExitWithAMessage) {
   std::string output;
   EXPECT_EQ(testing::RunCommand({FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--repository",
