@@ -36,4 +36,7 @@ echo "== fringe segment"
 echo "Ground-truth masks for comparison: $OUT/samples/masks/"
 echo "== fringe eval (the same frames against their ground truth)"
 "$BIN/client/fringe" --server "$ADDR" eval --data "$OUT/samples" --quiet 2>/dev/null
+echo "== fringe explain (LRP: which pixels made the model call the first frame's particles)"
+FIRST=$(ls "$OUT"/samples/images/*.tif | head -1)
+"$BIN/client/fringe" --server "$ADDR" explain "$FIRST" --out "$OUT/explain"
 echo "Server log: $OUT/server.log"
