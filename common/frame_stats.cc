@@ -10,4 +10,10 @@ FrameStats ComputeFrameStats(const cv::Mat& frame) {
   return stats;
 }
 
+cv::Mat Standardise(const cv::Mat& frame, const FrameStats& stats) {
+  cv::Mat out;
+  frame.convertTo(out, CV_32F, 1.0 / stats.stddev, -stats.mean / stats.stddev);
+  return out;
+}
+
 }  // namespace fringe

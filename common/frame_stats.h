@@ -16,6 +16,9 @@ struct FrameStats {
 // stddev 1 so that standardising it gives zeros rather than NaN.
 FrameStats ComputeFrameStats(const cv::Mat& frame);
 
+// (frame - mean) / stddev as CV_32F; requires stats.stddev > 0.
+cv::Mat Standardise(const cv::Mat& frame, const FrameStats& stats);
+
 }  // namespace fringe
 
 #endif  // FRINGE_COMMON_FRAME_STATS_H_

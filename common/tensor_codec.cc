@@ -147,6 +147,16 @@ absl::StatusOr<cv::Mat> DecodeImageToFloat(const v1::Image& image, const DecodeL
   return frame;
 }
 
+absl::StatusOr<std::optional<FrameStats>> ReadFrameStatistics(const v1::Image& image) {
+  if (!image.has_statistics()) return std::optional<FrameStats>();
+  const v1::FrameStatistics& s = image.statistics();
+  if (!std::isfinite(s.mean()) || !std::isfinite(s.stddev()) || s.stddev() <= 0) {
+    return absl::InvalidArgumentError(
+        "image.statistics must have a finite mean and a finite stddev > 0");
+  }
+  return std::optional<FrameStats>(FrameStats{s.mean(), s.stddev()});
+}
+
 absl::StatusOr<v1::Tensor> MatToTensor(const cv::Mat& mat) {
   if (mat.dims != 2 || mat.channels() != 1) {
     return absl::InvalidArgumentError("only 2-D single-channel matrices can be encoded");

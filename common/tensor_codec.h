@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/frame_stats.h"
 #include "fringe/v1/tensor.pb.h"
 
 namespace fringe {
@@ -26,6 +28,10 @@ absl::StatusOr<cv::Mat> TensorToMat(const v1::Tensor& tensor, const std::string&
 // Decodes an Image (tensor or encoded PNG/TIFF) into a CV_32F single-channel frame.
 // Colour images are converted to luminance. Errors are INVALID_ARGUMENT naming the field.
 absl::StatusOr<cv::Mat> DecodeImageToFloat(const v1::Image& image, const DecodeLimits& limits = {});
+
+// The whole-frame statistics a client sent with `image` (nullopt when it sent none);
+// INVALID_ARGUMENT unless the mean is finite and the stddev finite and > 0.
+absl::StatusOr<std::optional<FrameStats>> ReadFrameStatistics(const v1::Image& image);
 
 // Encodes a 2-D single-channel Mat (CV_8U, CV_16U, CV_16S, CV_32F, CV_16F) as a Tensor.
 // Returns INVALID_ARGUMENT for other depths or channel counts.

@@ -37,7 +37,7 @@ absl::StatusOr<FrameOutput> SegmentFrame(const Segmenter& model, const cv::Mat& 
   if (options.standardize) {
     const FrameStats stats = options.statistics ? *options.statistics : ComputeFrameStats(frame);
     if (!(stats.stddev > 0)) return absl::InvalidArgumentError("statistics.stddev must be > 0");
-    frame.convertTo(normalised, CV_32F, 1.0 / stats.stddev, -stats.mean / stats.stddev);
+    normalised = Standardise(frame, stats);
   } else {
     normalised = frame;
   }

@@ -73,12 +73,9 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
 
   // Standardise with whole-frame statistics (as segmentation does), then pad with zeros (the
   // mean) to the network's multiple; the relevance of the padding is cut off again.
-  FrameStats stats = ComputeFrameStats(frame);
-  if (request.image().has_statistics()) {
-    stats = FrameStats{request.image().statistics().mean(), request.image().statistics().stddev()};
-  }
-  cv::Mat standardised;
-  frame.convertTo(standardised, CV_32F, 1.0 / stats.stddev, -stats.mean / stats.stddev);
+  FRINGE_ASSIGN_OR_RETURN(const std::optional<FrameStats> statistics,
+                          ReadFrameStatistics(request.image()));
+  cv::Mat standardised = Standardise(frame, statistics ? *statistics : ComputeFrameStats(frame));
   const int m = explainer->input_multiple();
   const int pad_y = (m - frame.rows % m) % m, pad_x = (m - frame.cols % m) % m;
   cv::copyMakeBorder(standardised, standardised, 0, pad_y, 0, pad_x, cv::BORDER_CONSTANT,

@@ -23,13 +23,6 @@ absl::Status ValidateRequest(const v1::SegmentRequest& request) {
     return absl::InvalidArgumentError(
         absl::StrCat("priority is ", request.priority(), "; expected 0..4"));
   }
-  if (request.image().has_statistics()) {
-    const v1::FrameStatistics& s = request.image().statistics();
-    if (!std::isfinite(s.mean()) || !std::isfinite(s.stddev()) || s.stddev() <= 0) {
-      return absl::InvalidArgumentError(
-          "image.statistics must have a finite mean and a finite stddev > 0");
-    }
-  }
   return absl::OkStatus();
 }
 
@@ -58,16 +51,15 @@ absl::StatusOr<v1::SegmentResponse> SegmentationEngine::Segment(
   FRINGE_ASSIGN_OR_RETURN(ServableModel model,
                           repository_->Get(request.model().name(), request.model().version()));
   FRINGE_ASSIGN_OR_RETURN(cv::Mat frame, DecodeImageToFloat(request.image(), options_.limits));
+  FRINGE_ASSIGN_OR_RETURN(const std::optional<FrameStats> statistics,
+                          ReadFrameStatistics(request.image()));
 
   FrameSegmenterOptions tiling;
   tiling.tile_size = model.config.tile_size();
   tiling.tile_margin = model.config.tile_margin();
   tiling.max_batch = options_.max_batch;
+  tiling.statistics = statistics;
   tiling.standardize = model.config.normalization().kind() == v1::Normalization::STANDARDIZE_FRAME;
-  if (request.image().has_statistics()) {
-    tiling.statistics =
-        FrameStats{request.image().statistics().mean(), request.image().statistics().stddev()};
-  }
   FRINGE_ASSIGN_OR_RETURN(FrameOutput out, SegmentFrame(*model.segmenter, frame, tiling));
 
   v1::SegmentResponse response;

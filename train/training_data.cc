@@ -16,12 +16,7 @@ uint64_t MixSeed(uint64_t a, uint64_t b, uint64_t c) {
 }
 
 cv::Mat StandardiseFrame(const cv::Mat& frame) {
-  cv::Mat f;
-  frame.convertTo(f, CV_32F);
-  const FrameStats stats = ComputeFrameStats(f);
-  cv::Mat out;
-  f.convertTo(out, CV_32F, 1.0 / stats.stddev, -stats.mean / stats.stddev);
-  return out;
+  return Standardise(frame, ComputeFrameStats(frame));
 }
 
 void Augment(const v1::AugmentationConfig& config, uint64_t seed, cv::Mat* image, cv::Mat* mask) {

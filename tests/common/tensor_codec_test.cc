@@ -101,5 +101,24 @@ TEST(TensorCodecTest, DecodesEncodedPngAndRejectsGarbage) {
   EXPECT_EQ(DecodeImageToFloat(v1::Image()).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(TensorCodecTest, FrameStatisticsAreOptionalAndValidated) {
+  v1::Image image;
+  auto none = ReadFrameStatistics(image);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  image.mutable_statistics()->set_mean(3);
+  image.mutable_statistics()->set_stddev(2);
+  auto given = ReadFrameStatistics(image);
+  ASSERT_TRUE(given.ok() && given->has_value());
+  EXPECT_EQ((*given)->mean, 3);
+  EXPECT_EQ((*given)->stddev, 2);
+  for (double bad : {0.0, -1.0, std::numeric_limits<double>::infinity()}) {
+    image.mutable_statistics()->set_stddev(bad);
+    auto r = ReadFrameStatistics(image);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("image.statistics"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace fringe

@@ -289,10 +289,16 @@ TEST_F(ServerIntegrationTest, ExplainReturnsAConsistentRelevanceMap) {
     EXPECT_NEAR(cv::sum(*relevance)[0], response->relevance_sum(),
                 1e-3 * (1 + std::abs(response->relevance_sum())))
         << method;
-    EXPECT_NEAR(response->target_value() - response->reference_value() -
-                    response->relevance_sum(),
+    EXPECT_NEAR(response->target_value() - response->reference_value() - response->relevance_sum(),
                 response->conservation_residual(), 1e-6 * (1 + std::abs(response->target_value())));
   }
+  request.set_method("lrp");
+  request.mutable_image()->mutable_statistics()->set_stddev(0);  // Would divide by zero.
+  auto bad_stats = client->Explain(request);
+  EXPECT_EQ(bad_stats.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_stats.status().message().find("image.statistics"), std::string::npos);
+  request.mutable_image()->clear_statistics();
+
   request.set_method("astrology");
   auto bad = client->Explain(request);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
@@ -305,10 +311,10 @@ TEST_F(ServerIntegrationTest, CliExplainWritesRelevanceFiles) {
   cv::randu(frame, 0, 3000);
   ASSERT_TRUE(cv::imwrite(dir + "/f.tif", frame));
   std::string output;
-  const int code = testing::RunCommand({FRINGE_CLI_BIN, "--server", server_->address(), "explain",
-                                        dir + "/f.tif", "--target", "pixel=20,30", "--out",
-                                        dir + "/out"},
-                                       &output);
+  const int code =
+      testing::RunCommand({FRINGE_CLI_BIN, "--server", server_->address(), "explain",
+                           dir + "/f.tif", "--target", "pixel=20,30", "--out", dir + "/out"},
+                          &output);
   ASSERT_EQ(code, 0) << output;
   const cv::Mat relevance = cv::imread(dir + "/out/f_relevance.tif", cv::IMREAD_UNCHANGED);
   EXPECT_EQ(relevance.type(), CV_32F);
@@ -323,9 +329,9 @@ TEST_F(ServerIntegrationTest, CliExplainWritesRelevanceFiles) {
 
 TEST(ServerStartupTest, BadRepositoryOrFlagsExitWithAMessage) {
   std::string output;
-  EXPECT_EQ(testing::RunCommand({FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--repository",
-                                 "/nonexistent/repo"},
-                                &output),
+  EXPECT_EQ(testing::RunCommand(
+                {FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--repository", "/nonexistent/repo"},
+                &output),
             1);
   EXPECT_NE(output.find("/nonexistent/repo is not a directory"), std::string::npos) << output;
   EXPECT_EQ(testing::RunCommand({FRINGE_SERVER_BIN, "--workers", "-3"}, &output), 2) << output;
