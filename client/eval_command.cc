@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analysis/plot.h"
 #include "client/cli_util.h"
 #include "common/progress_bar.h"
 #include "common/tensor_codec.h"
@@ -263,29 +264,11 @@ const cv::Scalar kMean(40, 40, 210);  // Red.
 const std::array<cv::Scalar, kNumDoseBins> kBinTint = {
     cv::Scalar(238, 238, 252), cv::Scalar(232, 248, 252), cv::Scalar(236, 250, 236)};
 
-void DashedVertical(cv::Mat& img, int x, int y0, int y1, const cv::Scalar& color) {
-  for (int y = y0; y < y1; y += 10) {
-    cv::line(img, {x, y}, {x, std::min(y + 5, y1)}, color, 1, cv::LINE_AA);
-  }
-}
+// The drawing primitives are shared with the analysis figures (analysis/plot.h).
+using plot::DrawText;
 
-// Draws `text` so that `anchor` is at (align_x, align_y) of its box (0 = left/top, 1 =
-// right/bottom); `boxed` puts it on a white box outlined in its colour.
-void Text(cv::Mat& img, const std::string& text, cv::Point anchor, double scale,
-          const cv::Scalar& color, double align_x, double align_y, int thickness = 1,
-          bool boxed = false) {
-  int baseline = 0;
-  const cv::Size size =
-      cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, scale, thickness, &baseline);
-  const cv::Point origin(anchor.x - static_cast<int>(align_x * size.width),
-                         anchor.y + static_cast<int>((1.0 - align_y) * size.height));
-  if (boxed) {
-    const cv::Rect box(origin.x - 3, origin.y - size.height - 3, size.width + 6,
-                       size.height + baseline + 4);
-    cv::rectangle(img, box, cv::Scalar(255, 255, 255), cv::FILLED);
-    cv::rectangle(img, box, color, 1);
-  }
-  cv::putText(img, text, origin, cv::FONT_HERSHEY_SIMPLEX, scale, color, thickness, cv::LINE_AA);
+void DashedVertical(cv::Mat& img, int x, int y0, int y1, const cv::Scalar& color) {
+  plot::DrawDashedLine(img, {x, y0}, {x, y1}, color, 5, 5);
 }
 
 std::string TickLabel(double dose) {
@@ -334,7 +317,7 @@ cv::Mat RenderDiceVsDose(const std::vector<ImageEvaluation>& results, const Eval
     const int y = y_of(dice);
     cv::line(img, {frame.x, y}, {frame.br().x - 1, y}, kGrid, 1);
     cv::line(img, {frame.x - 5, y}, {frame.x, y}, kBlack, 1);
-    Text(img, absl::StrFormat("%.1f", dice), {frame.x - 8, y}, 0.45, kBlack, 1.0, 0.5);
+    DrawText(img, absl::StrFormat("%.1f", dice), {frame.x - 8, y}, 0.45, kBlack, 1.0, 0.5);
   }
   const int decades = static_cast<int>(std::lround(log_span));
   for (int k = 0; k <= decades; ++k) {
@@ -346,7 +329,7 @@ cv::Mat RenderDiceVsDose(const std::vector<ImageEvaluation>& results, const Eval
       const bool labelled = m == 1 || (decades <= 3 && (m == 2 || m == 5));
       if (m == 1) cv::line(img, {x, frame.y}, {x, frame.br().y - 1}, kGrid, 1);
       cv::line(img, {x, frame.br().y}, {x, frame.br().y + (labelled ? 6 : 3)}, kBlack, 1);
-      if (labelled) Text(img, TickLabel(dose), {x, frame.br().y + 10}, 0.45, kBlack, 0.5, 0.0);
+      if (labelled) DrawText(img, TickLabel(dose), {x, frame.br().y + 10}, 0.45, kBlack, 0.5, 0.0);
     }
   }
   for (const double edge : kDoseBinEdges)
@@ -366,7 +349,8 @@ cv::Mat RenderDiceVsDose(const std::vector<ImageEvaluation>& results, const Eval
     const int x1 = b == kNumDoseBins - 1 ? frame.br().x - 1 : x_of(kDoseBinEdges[b]);
     const DoseBinSummary& bin = summary.bins[b];
     if (!bin.mean_dice.has_value()) {
-      Text(img, "no images", {(x0 + x1) / 2, frame.y + frame.height / 2}, 0.45, kEdge, 0.5, 0.5);
+      DrawText(img, "no images", {(x0 + x1) / 2, frame.y + frame.height / 2}, 0.45, kEdge, 0.5,
+               0.5);
       continue;
     }
     const int y = y_of(*bin.mean_dice);
@@ -384,14 +368,14 @@ cv::Mat RenderDiceVsDose(const std::vector<ImageEvaluation>& results, const Eval
     cv::circle(img, c, 6, kPointRim, 1, cv::LINE_AA);
   }
   for (const Label& label : labels) {
-    Text(img, label.text, label.anchor, 0.42, kMean, 0.5, label.align_y, 1, /*boxed=*/true);
+    DrawText(img, label.text, label.anchor, 0.42, kMean, 0.5, label.align_y, 1, /*boxed=*/true);
   }
 
   // Titles and notes.
-  Text(img, title, {size.width / 2, 14}, 0.55, kBlack, 0.5, 0.0);
-  Text(img, "Dice", {frame.x, frame.y - 6}, 0.5, kBlack, 0.5, 1.0);
-  Text(img, "dose (e/A^2, log scale)", {frame.x + frame.width / 2, size.height - 8}, 0.5, kBlack,
-       0.5, 1.0);
+  DrawText(img, title, {size.width / 2, 14}, 0.55, kBlack, 0.5, 0.0);
+  DrawText(img, "Dice", {frame.x, frame.y - 6}, 0.5, kBlack, 0.5, 1.0);
+  DrawText(img, "dose (e/A^2, log scale)", {frame.x + frame.width / 2, size.height - 8}, 0.5,
+           kBlack, 0.5, 1.0);
   std::string note;
   if (doses.empty()) {
     note = "no image has a known dose";
@@ -399,7 +383,7 @@ cv::Mat RenderDiceVsDose(const std::vector<ImageEvaluation>& results, const Eval
     note = absl::StrCat(Plural(summary.without_dose, "image"), " without a dose not shown");
   }
   if (!note.empty()) {
-    Text(img, note, {frame.br().x - 4, frame.br().y + 28}, 0.42, kEdge, 1.0, 0.0);
+    DrawText(img, note, {frame.br().x - 4, frame.br().y + 28}, 0.42, kEdge, 1.0, 0.0);
   }
   return img;
 }

@@ -4,12 +4,15 @@
 
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/frame_stats.h"
+#include "common/sha256.h"
 #include "common/tensor_codec.h"
 #include "common/tile_grid.h"
 
@@ -63,6 +66,8 @@ FringeClient::FringeClient(const Options& options) : options_(options) {
   segmentation_ = v1::Segmentation::NewStub(channel_);
   models_ = v1::Models::NewStub(channel_);
   explain_ = v1::Explain::NewStub(channel_);
+  jobs_ = v1::Jobs::NewStub(channel_);
+  datasets_ = v1::Datasets::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
 }
 
@@ -73,6 +78,26 @@ std::unique_ptr<FringeClient> FringeClient::Create(const Options& options) {
 namespace {
 void SetDeadline(grpc::ClientContext* context, std::chrono::milliseconds timeout) {
   context->set_deadline(std::chrono::system_clock::now() + timeout);
+}
+
+// One unary call with the client's timeout; the status converted to absl::Status.
+template <typename Stub, typename Request, typename Response>
+absl::StatusOr<Response> Unary(Stub* stub,
+                               grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                            Response*),
+                               const Request& request, std::chrono::milliseconds timeout) {
+  grpc::ClientContext context;
+  SetDeadline(&context, timeout);
+  Response response;
+  const grpc::Status status = (stub->*method)(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+v1::JobRequest JobId(const std::string& id) {
+  v1::JobRequest request;
+  request.set_id(id);
+  return request;
 }
 }  // namespace
 
@@ -89,43 +114,134 @@ absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> FringeClien
 }
 
 absl::StatusOr<v1::ListModelsResponse> FringeClient::ListModels() {
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.timeout);
-  v1::ListModelsResponse response;
-  const grpc::Status status = models_->List(&context, v1::ListModelsRequest(), &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return Unary(models_.get(), &v1::Models::Stub::List, v1::ListModelsRequest(), options_.timeout);
 }
 
 absl::StatusOr<v1::ModelDescription> FringeClient::Describe(const std::string& name,
                                                             int64_t version) {
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.timeout);
   v1::DescribeModelRequest request;
   request.set_name(name);
   request.set_version(version);
-  v1::ModelDescription response;
-  const grpc::Status status = models_->Describe(&context, request, &response);
+  return Unary(models_.get(), &v1::Models::Stub::Describe, request, options_.timeout);
+}
+
+absl::StatusOr<v1::ModelDescription> FringeClient::ModelLifecycle(const std::string& op,
+                                                                  const std::string& name,
+                                                                  int64_t version) {
+  v1::ModelVersionRequest request;
+  request.set_name(name);
+  request.set_version(version);
+  using Method = grpc::Status (v1::Models::Stub::*)(grpc::ClientContext*,
+                                                    const v1::ModelVersionRequest&,
+                                                    v1::ModelDescription*);
+  Method method = nullptr;
+  if (op == "load") method = &v1::Models::Stub::Load;
+  if (op == "unload") method = &v1::Models::Stub::Unload;
+  if (op == "promote") method = &v1::Models::Stub::Promote;
+  if (op == "rollback") method = &v1::Models::Stub::Rollback;
+  if (method == nullptr) return absl::InvalidArgumentError("unknown model operation " + op);
+  return Unary(models_.get(), method, request, options_.timeout);
+}
+
+absl::StatusOr<v1::Job> FringeClient::SubmitJob(const v1::SubmitJobRequest& request) {
+  return Unary(jobs_.get(), &v1::Jobs::Stub::Submit, request, options_.timeout);
+}
+
+absl::StatusOr<v1::Job> FringeClient::GetJob(const std::string& id) {
+  return Unary(jobs_.get(), &v1::Jobs::Stub::Get, JobId(id), options_.timeout);
+}
+
+absl::StatusOr<v1::ListJobsResponse> FringeClient::ListJobs(const v1::ListJobsRequest& request) {
+  return Unary(jobs_.get(), &v1::Jobs::Stub::List, request, options_.timeout);
+}
+
+absl::StatusOr<v1::Job> FringeClient::CancelJob(const std::string& id) {
+  return Unary(jobs_.get(), &v1::Jobs::Stub::Cancel, JobId(id), options_.timeout);
+}
+
+absl::StatusOr<v1::Job> FringeClient::WatchJob(
+    const std::string& id, const std::function<void(const v1::Job&)>& on_update) {
+  grpc::ClientContext context;  // No deadline: training takes as long as it takes.
+  v1::JobRequest request;
+  request.set_id(id);
+  auto reader = jobs_->Watch(&context, request);
+  v1::Job job, last;
+  bool any = false;
+  while (reader->Read(&job)) {
+    on_update(job);
+    last = job;
+    any = true;
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return FromGrpcStatus(status);
+  if (!any) return absl::UnavailableError("the watch ended without any update");
+  return last;
+}
+
+absl::StatusOr<v1::DatasetInfo> FringeClient::UploadDataset(
+    const std::string& name, const std::string& dir,
+    const std::function<void(int64_t, int64_t)>& on_progress, int64_t chunk_bytes) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::string, fs::path>> files;  // wire name, local path
+  int64_t total = 0;
+  for (const char* folder : {"images", "masks"}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fs::path(dir) / folder, ec)) {
+      if (!e.is_regular_file()) continue;
+      files.emplace_back(std::string(folder) + "/" + e.path().filename().string(), e.path());
+      total += static_cast<int64_t>(e.file_size());
+    }
+    if (ec) {
+      return absl::NotFoundError(
+          absl::StrCat("cannot read ", (fs::path(dir) / folder).string(), ": ", ec.message()));
+    }
+  }
+  std::sort(files.begin(), files.end());
+  grpc::ClientContext context;
+  v1::DatasetInfo response;
+  auto writer = datasets_->Upload(&context, &response);
+  int64_t sent = 0;
+  std::string buffer(static_cast<size_t>(chunk_bytes), '\0');
+  for (const auto& [wire, path] : files) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError("cannot read " + path.string());
+    Sha256 hash;
+    int64_t offset = 0;
+    for (;;) {
+      in.read(buffer.data(), chunk_bytes);
+      const std::streamsize n = in.gcount();
+      hash.Update(buffer.data(), static_cast<size_t>(n));
+      v1::DatasetChunk chunk;
+      chunk.set_dataset(name);
+      chunk.set_file(wire);
+      chunk.set_offset(offset);
+      chunk.set_data(buffer.data(), static_cast<size_t>(n));
+      const bool last = in.peek() == std::char_traits<char>::eof();
+      if (last) chunk.set_sha256(hash.HexDigest());
+      if (!writer->Write(chunk)) break;  // The server ended the call; Finish() says why.
+      offset += n;
+      sent += n;
+      if (on_progress) on_progress(sent, total);
+      if (last) break;
+    }
+  }
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
+}
+
+absl::StatusOr<v1::ListDatasetsResponse> FringeClient::ListDatasets() {
+  return Unary(datasets_.get(), &v1::Datasets::Stub::List, v1::ListDatasetsRequest(),
+               options_.timeout);
 }
 
 absl::StatusOr<v1::SegmentResponse> FringeClient::Segment(const v1::SegmentRequest& request) {
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.timeout);
-  v1::SegmentResponse response;
-  const grpc::Status status = segmentation_->Segment(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return Unary(segmentation_.get(), &v1::Segmentation::Stub::Segment, request, options_.timeout);
 }
 
 absl::StatusOr<v1::ExplainResponse> FringeClient::Explain(const v1::ExplainRequest& request) {
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.timeout);
-  v1::ExplainResponse response;
-  const grpc::Status status = explain_->Explain(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return Unary(explain_.get(), &v1::Explain::Stub::Explain, request, options_.timeout);
 }
 
 absl::Status FringeClient::SegmentStream(

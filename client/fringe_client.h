@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "fringe/v1/explain.grpc.pb.h"
+#include "fringe/v1/jobs.grpc.pb.h"
 #include "fringe/v1/models.grpc.pb.h"
 #include "fringe/v1/segmentation.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -49,6 +50,26 @@ class FringeClient {
                              const std::function<void(v1::SegmentResponse&&)>& on_response,
                              int max_in_flight);
 
+  // Model lifecycle: "load", "unload", "promote" or "rollback".
+  absl::StatusOr<v1::ModelDescription> ModelLifecycle(const std::string& op,
+                                                      const std::string& name, int64_t version);
+
+  // Training jobs.
+  absl::StatusOr<v1::Job> SubmitJob(const v1::SubmitJobRequest& request);
+  absl::StatusOr<v1::Job> GetJob(const std::string& id);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
+  absl::StatusOr<v1::Job> CancelJob(const std::string& id);
+  // Calls `on_update` with every snapshot until the job finishes; returns the last one.
+  absl::StatusOr<v1::Job> WatchJob(const std::string& id,
+                                   const std::function<void(const v1::Job&)>& on_update);
+
+  // Uploads `dir`/images/* and `dir`/masks/* as dataset `name` in chunks of `chunk_bytes`
+  // with a SHA-256 per file; `on_progress(sent, total)` after every chunk.
+  absl::StatusOr<v1::DatasetInfo> UploadDataset(
+      const std::string& name, const std::string& dir,
+      const std::function<void(int64_t, int64_t)>& on_progress, int64_t chunk_bytes = 1 << 20);
+  absl::StatusOr<v1::ListDatasetsResponse> ListDatasets();
+
   // One explanation (relevance map) for a frame.
   absl::StatusOr<v1::ExplainResponse> Explain(const v1::ExplainRequest& request);
 
@@ -66,6 +87,8 @@ class FringeClient {
   std::unique_ptr<v1::Segmentation::Stub> segmentation_;
   std::unique_ptr<v1::Models::Stub> models_;
   std::unique_ptr<v1::Explain::Stub> explain_;
+  std::unique_ptr<v1::Jobs::Stub> jobs_;
+  std::unique_ptr<v1::Datasets::Stub> datasets_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 };
 

@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "client/admin_commands.h"
+#include "client/analyze_command.h"
 #include "client/cli_util.h"
 #include "client/eval_command.h"
 #include "client/fringe_client.h"
@@ -56,6 +58,14 @@ int RunModels(FringeClient& client, const std::string& name) {
       if (!v.error().empty()) notes += "error: " + v.error();
       std::string state = v1::ModelState_Name(v.state());
       state = state.substr(std::string("MODEL_STATE_").size());
+      if (v.version() == m.serving_version() && m.has_receptive_field()) {
+        notes += absl::StrFormat("rf %dpx", m.receptive_field().pixels());
+        if (m.receptive_field().nanometres() > 0) {
+          notes += absl::StrFormat("=%.2fnm ", m.receptive_field().nanometres());
+        } else {
+          notes += " ";
+        }
+      }
       std::printf("%-16s %7lld %-8s %-16s %6d %10lld  %s\n", m.name().c_str(),
                   static_cast<long long>(v.version()), state.c_str(),
                   v.config().architecture().c_str(), v.config().tile_size(),
@@ -213,6 +223,7 @@ struct ExplainArgs {
   bool contrastive = false;
   std::vector<std::string> params;
   std::string out_dir;
+  bool npy = false;
 };
 
 // Parses --target: predicted | mask=FILE | box=X0,Y0,X1,Y1 | pixel=X,Y.
@@ -292,14 +303,20 @@ int RunExplain(FringeClient& client, const ExplainArgs& args) {
   const std::string stem = fs::path(args.image).stem().string();
   const std::string tif = (fs::path(args.out_dir) / (stem + "_relevance.tif")).string();
   const std::string png = (fs::path(args.out_dir) / (stem + "_relevance.png")).string();
+  const std::string npy = (fs::path(args.out_dir) / (stem + "_relevance.npy")).string();
   absl::Status s = WriteImageFile(tif, *relevance);
   if (s.ok()) s = WriteImageFile(png, RenderRelevance(image->pixels, *relevance));
+  if (s.ok() && args.npy) s = data::WriteNpy(npy, *relevance);
   if (!s.ok()) return ReportError("writing the relevance", s);
   std::printf("%s: %s on %s:%lld, target %.6g, relevance sum %.6g, residual %.6g (%.0f ms)\n",
               args.image.c_str(), response->method().c_str(), response->model_name().c_str(),
               static_cast<long long>(response->model_version()), response->target_value(),
               response->relevance_sum(), response->conservation_residual(), response->compute_ms());
-  std::printf("wrote %s and %s\n", tif.c_str(), png.c_str());
+  if (args.npy) {
+    std::printf("wrote %s, %s and %s\n", tif.c_str(), png.c_str(), npy.c_str());
+  } else {
+    std::printf("wrote %s and %s\n", tif.c_str(), png.c_str());
+  }
   return 0;
 }
 
@@ -377,14 +394,22 @@ int main(int argc, char** argv) {
   explain->add_flag("--contrastive", ex.contrastive, "The class against the others");
   explain->add_option("--param", ex.params, "Method parameter KEY=VALUE (repeatable)");
   explain->add_option("--out", ex.out_dir, "Output directory")->required();
+  explain->add_flag("--npy", ex.npy, "Also write OUT/<stem>_relevance.npy (float32, numpy)");
+
+  fringe::AnalyzeArgs analyze_args;
+  CLI::App* analyze = fringe::AddAnalyzeCommand(app, &analyze_args);
+  fringe::AdminArgs admin;
+  fringe::AddAdminCommands(app, models, &admin);
 
   CLI11_PARSE(app, argc, argv);
+  if (*analyze) return fringe::LaunchAnalyzeTool(argc, argv);  // Local work: no server.
 
   fringe::FringeClient::Options options;
   options.target = server;
   options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   auto client = fringe::FringeClient::Create(options);
   if (*health) return fringe::RunHealth(*client, health_service);
+  if (std::optional<int> code = fringe::RunAdminCommand(*client, admin)) return *code;
   if (*models) return fringe::RunModels(*client, models_name);
   if (*segment) return fringe::RunSegment(*client, seg);
   if (*explain) return fringe::RunExplain(*client, ex);

@@ -13,6 +13,7 @@ mkdir -p "$OUT"
 "$BIN/sim/fringe-sim" --out "$OUT/samples" --count 2 --seed 2026 --size 512 >/dev/null
 
 "$BIN/server/fringe-server" --listen 127.0.0.1:0 --port-file "$OUT/server.port" \
+  --metrics-listen 127.0.0.1:0 --metrics-port-file "$OUT/metrics.port" --state-dir "$OUT/state" \
   --repository models/repository > "$OUT/server.log" 2>&1 &
 SERVER_PID=$!
 trap 'kill -TERM $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null || true' EXIT

@@ -16,6 +16,11 @@ PACKAGES=(
   libcli11-dev libspdlog-dev nlohmann-json3-dev
   # metrics and HTTP
   prometheus-cpp-dev libcpp-httplib-dev
+  # promtool (from Debian's prometheus package) checks a real /metrics scrape in the tests
+  prometheus
+  # persistent job queue: SQLite (single server) and PostgreSQL (shared by several servers);
+  # the postgresql server itself runs the job store tests (deploy/postgres-test.sh)
+  libsqlite3-dev sqlite3 libpqxx-dev postgresql
   # tests
   libgtest-dev libgmock-dev
 )

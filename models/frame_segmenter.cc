@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/tile_grid.h"
 
 namespace fringe {
@@ -12,6 +13,7 @@ namespace {
 int RoundUp(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 struct TilePos {
+  size_t frame;
   TileSpan y, x;
 };
 
@@ -19,8 +21,22 @@ struct TilePos {
 
 absl::StatusOr<FrameOutput> SegmentFrame(const Segmenter& model, const cv::Mat& frame,
                                          const FrameSegmenterOptions& options) {
-  if (frame.empty() || frame.type() != CV_32FC1) {
-    return absl::InvalidArgumentError("frame must be a non-empty single-channel float image");
+  FRINGE_ASSIGN_OR_RETURN(std::vector<FrameOutput> out,
+                          SegmentFrames(model, {FrameInput{frame, options.statistics}}, options));
+  return std::move(out.front());
+}
+
+absl::StatusOr<std::vector<FrameOutput>> SegmentFrames(const Segmenter& model,
+                                                       const std::vector<FrameInput>& frames,
+                                                       const FrameSegmenterOptions& options) {
+  if (frames.empty()) return absl::InvalidArgumentError("no frames to segment");
+  for (const FrameInput& input : frames) {
+    if (input.frame.empty() || input.frame.type() != CV_32FC1) {
+      return absl::InvalidArgumentError("frame must be a non-empty single-channel float image");
+    }
+    if (input.frame.size() != frames.front().frame.size()) {
+      return absl::InvalidArgumentError("frames segmented together must have the same size");
+    }
   }
   const int multiple = model.input_multiple();
   if (options.tile_size % multiple != 0 || options.max_batch < 1 ||
@@ -29,33 +45,40 @@ absl::StatusOr<FrameOutput> SegmentFrame(const Segmenter& model, const cv::Mat& 
                                                    ", margin ", options.tile_margin, ", batch ",
                                                    options.max_batch));
   }
-  const int h = frame.rows, w = frame.cols;
+  const int h = frames.front().frame.rows, w = frames.front().frame.cols;
   const int tile_h = std::min(options.tile_size, RoundUp(h, multiple));
   const int tile_w = std::min(options.tile_size, RoundUp(w, multiple));
 
-  cv::Mat normalised;
-  if (options.standardize) {
-    const FrameStats stats = options.statistics ? *options.statistics : ComputeFrameStats(frame);
-    if (!(stats.stddev > 0)) return absl::InvalidArgumentError("statistics.stddev must be > 0");
-    normalised = Standardise(frame, stats);
-  } else {
-    normalised = frame;
+  std::vector<cv::Mat> padded(frames.size());
+  for (size_t f = 0; f < frames.size(); ++f) {
+    cv::Mat normalised;
+    if (options.standardize) {
+      const FrameStats stats =
+          frames[f].statistics ? *frames[f].statistics : ComputeFrameStats(frames[f].frame);
+      if (!(stats.stddev > 0)) return absl::InvalidArgumentError("statistics.stddev must be > 0");
+      normalised = Standardise(frames[f].frame, stats);
+    } else {
+      normalised = frames[f].frame;
+    }
+    cv::copyMakeBorder(normalised, padded[f], 0, std::max(0, tile_h - h), 0,
+                       std::max(0, tile_w - w), cv::BORDER_CONSTANT, cv::Scalar(0));
   }
-  cv::Mat padded;
-  cv::copyMakeBorder(normalised, padded, 0, std::max(0, tile_h - h), 0, std::max(0, tile_w - w),
-                     cv::BORDER_CONSTANT, cv::Scalar(0));
 
   const std::vector<TileSpan> rows = PlanTiles(h, tile_h, options.tile_margin);
   const std::vector<TileSpan> cols = PlanTiles(w, tile_w, options.tile_margin);
   std::vector<TilePos> tiles;
-  for (const TileSpan& y : rows) {
-    for (const TileSpan& x : cols) tiles.push_back({y, x});
+  for (size_t f = 0; f < frames.size(); ++f) {
+    for (const TileSpan& y : rows) {
+      for (const TileSpan& x : cols) tiles.push_back({f, y, x});
+    }
   }
 
   const int classes = model.num_classes();
-  FrameOutput out;
-  out.tiles = static_cast<int>(tiles.size());
-  for (int c = 0; c < classes; ++c) out.class_probabilities.emplace_back(h, w, CV_32F);
+  std::vector<FrameOutput> out(frames.size());
+  for (FrameOutput& o : out) {
+    o.tiles = static_cast<int>(rows.size() * cols.size());
+    for (int c = 0; c < classes; ++c) o.class_probabilities.emplace_back(h, w, CV_32F);
+  }
 
   const size_t tile_pixels = static_cast<size_t>(tile_h) * tile_w;
   std::vector<float> batch;
@@ -66,7 +89,7 @@ absl::StatusOr<FrameOutput> SegmentFrame(const Segmenter& model, const cv::Mat& 
     for (size_t i = 0; i < n; ++i) {
       const TilePos& t = tiles[first + i];
       cv::Mat dst(tile_h, tile_w, CV_32F, batch.data() + i * tile_pixels);
-      padded(cv::Rect(t.x.start, t.y.start, tile_w, tile_h)).copyTo(dst);
+      padded[t.frame](cv::Rect(t.x.start, t.y.start, tile_w, tile_h)).copyTo(dst);
     }
     if (absl::Status s = model.Predict(batch.data(), static_cast<int>(n), tile_h, tile_w, &probs);
         !s.ok()) {
@@ -84,19 +107,21 @@ absl::StatusOr<FrameOutput> SegmentFrame(const Segmenter& model, const cv::Mat& 
       for (int c = 0; c < classes; ++c) {
         const cv::Mat tile_probs(tile_h, tile_w, CV_32F,
                                  probs.data() + (i * classes + c) * tile_pixels);
-        tile_probs(own_in_tile).copyTo(out.class_probabilities[c](own_in_frame));
+        tile_probs(own_in_tile).copyTo(out[t.frame].class_probabilities[c](own_in_frame));
       }
     }
   }
 
   // Argmax over classes; ties go to the lower class index (background).
-  out.mask = cv::Mat::zeros(h, w, CV_8U);
-  if (classes > 1) {
-    cv::Mat best = out.class_probabilities[0].clone();
-    for (int c = 1; c < classes; ++c) {
-      const cv::Mat greater = out.class_probabilities[c] > best;
-      out.mask.setTo(c, greater);
-      out.class_probabilities[c].copyTo(best, greater);
+  for (FrameOutput& o : out) {
+    o.mask = cv::Mat::zeros(h, w, CV_8U);
+    if (classes > 1) {
+      cv::Mat best = o.class_probabilities[0].clone();
+      for (int c = 1; c < classes; ++c) {
+        const cv::Mat greater = o.class_probabilities[c] > best;
+        o.mask.setTo(c, greater);
+        o.class_probabilities[c].copyTo(best, greater);
+      }
     }
   }
   return out;

@@ -35,6 +35,20 @@ struct FrameOutput {
 absl::StatusOr<FrameOutput> SegmentFrame(const Segmenter& model, const cv::Mat& frame,
                                          const FrameSegmenterOptions& options);
 
+// One frame of a batch: the image and, optionally, statistics to standardise it with.
+struct FrameInput {
+  cv::Mat frame;
+  std::optional<FrameStats> statistics;
+};
+
+// Segments several frames of the same size in one go: their tiles are pooled into network
+// calls of up to options.max_batch, so single-tile frames from different requests share one
+// call (the scheduler's dynamic batching). options.statistics is ignored; each input carries
+// its own. Results are in input order and equal SegmentFrame's for each frame.
+absl::StatusOr<std::vector<FrameOutput>> SegmentFrames(const Segmenter& model,
+                                                       const std::vector<FrameInput>& frames,
+                                                       const FrameSegmenterOptions& options);
+
 }  // namespace fringe
 
 #endif  // FRINGE_MODELS_FRAME_SEGMENTER_H_

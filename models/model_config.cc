@@ -3,6 +3,7 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -45,7 +46,22 @@ void ApplyModelConfigDefaults(v1::ModelConfig* config) {
     if (unet->depth() == 0) unet->set_depth(4);
     if (unet->base_filters() == 0) unet->set_base_filters(16);
   }
+  if (config->architecture() == "fcn8s") {
+    v1::FCN8sParams* fcn = config->mutable_fcn8s();
+    if (fcn->width_divisor() == 0) fcn->set_width_divisor(1);
+    // VGG16's classifier width, scaled like the backbone (at least 1 channel).
+    const int fc = std::max(1, 4096 / std::max(1, fcn->width_divisor()));
+    if (fcn->fc6_channels() == 0) fcn->set_fc6_channels(fc);
+    if (fcn->fc7_channels() == 0) fcn->set_fc7_channels(fc);
+    if (fcn->fc6_kernel() == 0) fcn->set_fc6_kernel(7);
+  }
   if (config->tile_size() == 0) config->set_tile_size(512);
+}
+
+int NetworkInputMultiple(const v1::ModelConfig& config) {
+  if (config.architecture() == "unet") return 1 << config.unet().depth();
+  // FCN8s pools with ceil mode and crops its up-sampled scores, so any size works.
+  return 1;
 }
 
 absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
@@ -91,6 +107,37 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
     if (config.tile_size() % multiple != 0) {
       return absl::InvalidArgumentError(absl::StrCat("tile_size ", config.tile_size(),
                                                      " is not a multiple of 2^depth = ", multiple));
+    }
+  }
+  if (config.architecture() == "fcn8s") {
+    const v1::FCN8sParams& fcn = config.fcn8s();
+    if (fcn.width_divisor() < 1 || fcn.width_divisor() > 64) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fcn8s.width_divisor is ", fcn.width_divisor(), "; expected 1..64"));
+    }
+    if (fcn.fc6_channels() < 1 || fcn.fc6_channels() > 4096 || fcn.fc7_channels() < 1 ||
+        fcn.fc7_channels() > 4096) {
+      return absl::InvalidArgumentError(absl::StrCat("fcn8s.fc6_channels/fc7_channels are ",
+                                                     fcn.fc6_channels(), "/", fcn.fc7_channels(),
+                                                     "; expected 1..4096"));
+    }
+    if (fcn.fc6_kernel() < 1 || fcn.fc6_kernel() > 15 || fcn.fc6_kernel() % 2 == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fcn8s.fc6_kernel is ", fcn.fc6_kernel(), "; expected an odd size 1..15"));
+    }
+    if (fcn.dilation_size() != 0 && fcn.dilation_size() != 6) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fcn8s.dilation has ", fcn.dilation_size(),
+                       " entries; expected 0 or 6 (5 blocks, then fc6)"));
+    }
+    for (int d : fcn.dilation()) {
+      if (d < 1 || d > 64) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("fcn8s.dilation contains ", d, "; expected 1..64"));
+      }
+    }
+    if (fcn.dropout() < 0 || fcn.dropout() >= 1) {
+      return absl::InvalidArgumentError("fcn8s.dropout must be in [0, 1)");
     }
   }
   if (config.architecture() == "fourier-bandpass") {

@@ -16,11 +16,16 @@ absl::StatusOr<v1::ModelConfig> ParseModelConfig(const std::string& text);
 // Reads and parses `path` (NOT_FOUND when the file does not exist).
 absl::StatusOr<v1::ModelConfig> LoadModelConfig(const std::string& path);
 
-// Fills unset fields with their documented defaults (tile margin, classes, U-Net sizes).
+// Fills unset fields with their documented defaults (tile margin, classes, U-Net and FCN8s
+// sizes).
 void ApplyModelConfigDefaults(v1::ModelConfig* config);
 
 // Checks ranges and consistency (e.g. tile size a multiple of 2^depth).
 absl::Status ValidateModelConfig(const v1::ModelConfig& config);
+
+// Tile sides a network accepts must be multiples of this: 2^depth for a U-Net, 1 for FCN8s
+// (and for anything that is not a network).
+int NetworkInputMultiple(const v1::ModelConfig& config);
 
 // Serialises a config as text format (for writing config.pbtxt).
 std::string ModelConfigToText(const v1::ModelConfig& config);

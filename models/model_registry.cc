@@ -11,6 +11,10 @@ ModelRegistry ModelRegistry::WithBuiltins() {
   (void)registry.Register("unet", [](const v1::ModelConfig& config, const LoadContext& context) {
     return LoadUNetSegmenter(config, context.version_dir + "/weights.pt", context.runtime);
   });
+  // FCN8s-VGG16 and its dilated variants (fcn8s.dilation): eager LibTorch, any tile size.
+  (void)registry.Register("fcn8s", [](const v1::ModelConfig& config, const LoadContext& context) {
+    return LoadFCN8sSegmenter(config, context.version_dir + "/weights.pt", context.runtime);
+  });
   // The non-learning baseline: everything it needs is in config.pbtxt (no weights file).
   (void)registry.Register("fourier-bandpass",
                           [](const v1::ModelConfig& config, const LoadContext& /*context*/) {

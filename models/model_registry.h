@@ -27,7 +27,7 @@ using SegmenterFactory = std::function<absl::StatusOr<std::unique_ptr<Segmenter>
 
 class ModelRegistry {
  public:
-  // A registry with every architecture fringe ships ("unet").
+  // A registry with every architecture fringe ships ("unet", "fcn8s", "fourier-bandpass").
   static ModelRegistry WithBuiltins();
 
   // Adds an architecture; ALREADY_EXISTS if the name is taken.

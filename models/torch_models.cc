@@ -6,6 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "models/fcn8s.h"
+#include "models/fcn8s_io.h"
+#include "models/segmentation_net.h"
 #include "models/unet.h"
 #include "models/unet_io.h"
 #include "models/unet_onednn.h"
@@ -57,7 +60,75 @@ class UNetSegmenter final : public Segmenter {
   int64_t parameters_ = 0;
 };
 
+// Any SegmentationNet run eagerly (FCN8s): no oneDNN plan, InferenceMode, BatchNorm folded.
+// Eager convolutions already go through oneDNN one layer at a time; what the U-Net plan adds
+// (weights reordered once, blocked activations end to end) would need an FCN-specific plan,
+// which waits until the architecture study says FCN8s is worth serving fast.
+class EagerSegmenter final : public Segmenter {
+ public:
+  EagerSegmenter(SegmentationNet net, torch::Device device, int num_classes, int multiple)
+      : net_(std::move(net)), device_(device), num_classes_(num_classes), multiple_(multiple) {
+    for (const auto& p : net_.module->parameters()) {
+      if (p.requires_grad()) parameters_ += p.numel();
+    }
+  }
+
+  absl::Status Predict(const float* input, int n, int h, int w,
+                       std::vector<float>* probs) const override {
+    if (n <= 0 || h <= 0 || w <= 0 || h % multiple_ != 0 || w % multiple_ != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tile ", h, "x", w, " is not a positive multiple of ", multiple_));
+    }
+    try {
+      c10::InferenceMode inference;
+      torch::Tensor x = torch::from_blob(const_cast<float*>(input), {n, 1, h, w}, torch::kFloat32);
+      if (device_ != torch::kCPU) x = x.to(device_);
+      const torch::Tensor logits = net_.forward(x);
+      torch::Tensor p = torch::softmax(logits, 1).to(torch::kCPU).contiguous();
+      probs->assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+    } catch (const c10::Error& e) {
+      return absl::InternalError(
+          absl::StrCat(net_.architecture, " forward failed: ", e.what_without_backtrace()));
+    }
+    return absl::OkStatus();
+  }
+
+  int num_classes() const override { return num_classes_; }
+  int input_multiple() const override { return multiple_; }
+  int64_t parameter_count() const override { return parameters_; }
+
+ private:
+  SegmentationNet net_;  // Eval mode; forward() mutates nothing under InferenceMode.
+  torch::Device device_;
+  int num_classes_;
+  int multiple_;
+  int64_t parameters_ = 0;
+};
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<Segmenter>> LoadFCN8sSegmenter(const v1::ModelConfig& config,
+                                                              const std::string& weights_path,
+                                                              const RuntimeOptions& runtime) {
+  if (config.architecture() != "fcn8s") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("LoadFCN8sSegmenter got architecture ", config.architecture()));
+  }
+  auto loaded = LoadSegmentationNet(config, weights_path);
+  if (!loaded.ok()) return loaded.status();
+  try {
+    torch::Device device(runtime.device);
+    SegmentationNet net = *std::move(loaded);
+    net.module->eval();
+    net.fold_batch_norm();
+    net.module->to(device);
+    return std::make_unique<EagerSegmenter>(std::move(net), device, config.classes_size(),
+                                            /*multiple=*/1);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot load FCN8s weights from ", weights_path,
+                                                   ": ", e.what_without_backtrace()));
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Segmenter>> LoadUNetSegmenter(const v1::ModelConfig& config,
                                                              const std::string& weights_path,
@@ -85,6 +156,38 @@ absl::Status WriteInitialUNetWeights(const v1::ModelConfig& config, const std::s
     UNet net(UNetOptionsFromConfig(config));
     const std::string tmp = weights_path + ".tmp";
     torch::save(net, tmp);
+    std::filesystem::rename(tmp, weights_path);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot write ", weights_path, ": ", e.what_without_backtrace()));
+  } catch (const std::filesystem::filesystem_error& e) {
+    return absl::InternalError(absl::StrCat("cannot write ", weights_path, ": ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteInitialWeights(const v1::ModelConfig& config, const std::string& weights_path,
+                                 uint64_t seed, const std::string& vgg16_weights,
+                                 std::string* summary) {
+  if (config.architecture() == "unet" && vgg16_weights.empty()) {
+    return WriteInitialUNetWeights(config, weights_path, seed);
+  }
+  if (!vgg16_weights.empty() && config.architecture() != "fcn8s") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("VGG16 weights initialise architecture fcn8s, not ", config.architecture()));
+  }
+  try {
+    torch::manual_seed(seed);
+    auto net = BuildSegmentationNet(config);
+    if (!net.ok()) return net.status();
+    if (!vgg16_weights.empty()) {
+      auto imported =
+          ImportVgg16Weights(*std::dynamic_pointer_cast<FCN8sImpl>(net->module), vgg16_weights);
+      if (!imported.ok()) return imported.status();
+      if (summary) *summary = imported->summary;
+    }
+    const std::string tmp = weights_path + ".tmp";
+    torch::save(net->module, tmp);
     std::filesystem::rename(tmp, weights_path);
   } catch (const c10::Error& e) {
     return absl::InternalError(

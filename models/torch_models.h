@@ -31,6 +31,25 @@ absl::StatusOr<std::unique_ptr<Segmenter>> LoadUNetSegmenter(const v1::ModelConf
 absl::Status WriteInitialUNetWeights(const v1::ModelConfig& config, const std::string& weights_path,
                                      uint64_t seed);
 
+// Loads an FCN8s version (architecture "fcn8s"), puts it in eval mode, folds any BatchNorm and
+// moves it to the device. It runs eagerly under InferenceMode: the oneDNN plan
+// (models/unet_onednn.h) is built around the U-Net's layer structure only. Any tile size
+// works (input_multiple() is 1). Errors as for LoadUNetSegmenter.
+absl::StatusOr<std::unique_ptr<Segmenter>> LoadFCN8sSegmenter(const v1::ModelConfig& config,
+                                                              const std::string& weights_path,
+                                                              const RuntimeOptions& runtime);
+
+// Writes freshly initialised weights for any torch architecture ("unet", "fcn8s"); with
+// `vgg16_weights` (fcn8s only) the backbone comes from ImageNet (models/fcn8s_io.h) and
+// `summary`, when given, receives the import's one-line description.
+absl::Status WriteInitialWeights(const v1::ModelConfig& config, const std::string& weights_path,
+                                 uint64_t seed, const std::string& vgg16_weights = "",
+                                 std::string* summary = nullptr);
+
+// The one-line Python command that converts torchvision's ImageNet vgg16 weights into a file
+// LibTorch can read (models/fcn8s_io.h explains why a conversion is needed).
+extern const char kVgg16ConvertCommand[];
+
 // Sets LibTorch's intra-op thread count for the process (it defaults to 1 here).
 void SetTorchIntraOpThreads(int threads);
 int GetTorchIntraOpThreads();

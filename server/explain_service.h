@@ -1,18 +1,21 @@
-// gRPC handler for fringe.v1.Explain: queues the request on the worker pool and runs the
+// gRPC handler for fringe.v1.Explain: queues the request on the Scheduler in the explain
+// priority class (below live and interactive segmentation, above batch) and runs the
 // ExplanationEngine there.
 #ifndef FRINGE_SERVER_EXPLAIN_SERVICE_H_
 #define FRINGE_SERVER_EXPLAIN_SERVICE_H_
 
 #include "fringe/v1/explain.grpc.pb.h"
 #include "server/explanation_engine.h"
-#include "server/worker_pool.h"
+#include "server/scheduler.h"
+#include "server/server_metrics.h"
 
 namespace fringe {
 
 class ExplainService final : public v1::Explain::CallbackService {
  public:
-  // `engine` and `pool` must outlive the service.
-  ExplainService(ExplanationEngine* engine, WorkerPool* pool) : engine_(engine), pool_(pool) {}
+  // Every pointer must outlive the service; `metrics` may be null.
+  ExplainService(ExplanationEngine* engine, Scheduler* scheduler, ServerMetrics* metrics)
+      : engine_(engine), scheduler_(scheduler), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* Explain(grpc::CallbackServerContext* context,
                                     const v1::ExplainRequest* request,
@@ -20,7 +23,8 @@ class ExplainService final : public v1::Explain::CallbackService {
 
  private:
   ExplanationEngine* engine_;
-  WorkerPool* pool_;
+  Scheduler* scheduler_;
+  ServerMetrics* metrics_;
 };
 
 }  // namespace fringe

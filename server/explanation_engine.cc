@@ -2,7 +2,10 @@
 
 #include <chrono>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/frame_stats.h"
 #include "common/status_macros.h"
 
@@ -11,13 +14,33 @@ namespace fringe {
 ExplanationEngine::ExplanationEngine(const ModelRepository* repository, DecodeLimits limits)
     : repository_(repository), limits_(limits) {}
 
+void ExplanationEngine::DropUnloadedLocked() {
+  for (auto it = explainers_.begin(); it != explainers_.end();) {
+    it = it->second.segmenter.expired() ? explainers_.erase(it) : std::next(it);
+  }
+}
+
+void ExplanationEngine::DropUnloaded() {
+  std::lock_guard<std::mutex> lock(mu_);
+  DropUnloadedLocked();
+}
+
+size_t ExplanationEngine::cached() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return explainers_.size();
+}
+
 absl::StatusOr<std::shared_ptr<const Explainer>> ExplanationEngine::ExplainerFor(
     const ServableModel& model) {
   const auto key = std::make_pair(model.name, model.version);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    DropUnloadedLocked();
     auto it = explainers_.find(key);
-    if (it != explainers_.end()) return it->second;
+    // A version unloaded and loaded again is a new instance: rebuild its explainer.
+    if (it != explainers_.end() && it->second.segmenter.lock() == model.segmenter) {
+      return it->second.explainer;
+    }
   }
   if (model.config.architecture() != "unet") {
     return absl::FailedPreconditionError(
@@ -29,7 +52,84 @@ absl::StatusOr<std::shared_ptr<const Explainer>> ExplanationEngine::ExplainerFor
                           Explainer::Load(model.config, model.version_dir));
   std::shared_ptr<const Explainer> explainer = std::move(loaded);
   std::lock_guard<std::mutex> lock(mu_);
-  return explainers_.emplace(key, explainer).first->second;
+  explainers_[key] = CacheEntry{model.segmenter, explainer};
+  return explainer;
+}
+
+absl::Status ParseExplainTarget(const std::string& spec, v1::ExplainTarget* target) {
+  *target = v1::ExplainTarget();
+  std::vector<std::string> parts = absl::StrSplit(spec, ',', absl::SkipEmpty());
+  auto read_ints = [&](size_t first, size_t n, std::vector<int>* out) {
+    if (first + n > parts.size()) return false;
+    for (size_t i = first; i < first + n; ++i) {
+      int v;
+      if (!absl::SimpleAtoi(parts[i], &v)) return false;
+      out->push_back(v);
+    }
+    return true;
+  };
+  size_t next = 0;
+  std::vector<int> values;
+  const auto bad = [&spec](const std::string& what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("explain.target \"", spec, "\": ", what,
+                     "; expected predicted, box=X0,Y0,X1,Y1 or pixel=X,Y, then optionally "
+                     ",class=C and ,contrastive"));
+  };
+  if (parts.empty() || parts[0] == "predicted") {
+    target->set_kind(v1::ExplainTarget::PREDICTED);
+    next = parts.empty() ? 0 : 1;
+  } else if (absl::StartsWith(parts[0], "box=")) {
+    parts[0] = parts[0].substr(4);
+    if (!read_ints(0, 4, &values)) return bad("a box needs four integers");
+    target->set_kind(v1::ExplainTarget::BOX);
+    target->set_x0(values[0]);
+    target->set_y0(values[1]);
+    target->set_x1(values[2]);
+    target->set_y1(values[3]);
+    next = 4;
+  } else if (absl::StartsWith(parts[0], "pixel=")) {
+    parts[0] = parts[0].substr(6);
+    if (!read_ints(0, 2, &values)) return bad("a pixel needs two integers");
+    target->set_kind(v1::ExplainTarget::PIXEL);
+    target->set_x0(values[0]);
+    target->set_y0(values[1]);
+    next = 2;
+  } else {
+    return bad(absl::StrCat("unknown target \"", parts[0], "\""));
+  }
+  for (size_t i = next; i < parts.size(); ++i) {
+    int c;
+    if (parts[i] == "contrastive") {
+      target->set_contrastive(true);
+    } else if (absl::StartsWith(parts[i], "class=") && absl::SimpleAtoi(parts[i].substr(6), &c)) {
+      target->set_class_index(c);
+    } else {
+      return bad(absl::StrCat("cannot read \"", parts[i], "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::TileExplanation> ExplanationEngine::ExplainTile(
+    const v1::SegmentRequest& request, const std::string& model_name, int64_t model_version) {
+  v1::ExplainRequest explain;
+  explain.set_id(request.id());
+  explain.mutable_model()->set_name(model_name);
+  explain.mutable_model()->set_version(model_version);
+  *explain.mutable_image() = request.image();
+  explain.set_method(request.explain().method());
+  explain.mutable_parameters()->insert(request.explain().parameters().begin(),
+                                       request.explain().parameters().end());
+  FRINGE_RETURN_IF_ERROR(ParseExplainTarget(request.explain().target(), explain.mutable_target()));
+  FRINGE_ASSIGN_OR_RETURN(v1::ExplainResponse response, Explain(explain));
+  v1::TileExplanation tile;
+  *tile.mutable_relevance() = std::move(*response.mutable_relevance());
+  tile.set_method(response.method());
+  tile.set_target_value(response.target_value());
+  tile.set_relevance_sum(response.relevance_sum());
+  tile.set_compute_ms(response.compute_ms());
+  return tile;
 }
 
 absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::ExplainRequest& request) {

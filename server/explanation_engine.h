@@ -17,22 +17,44 @@
 
 namespace fringe {
 
+// Parses a target spec: "predicted" (default when empty), "box=X0,Y0,X1,Y1" or "pixel=X,Y",
+// each optionally followed by ",class=C" and/or ",contrastive". INVALID_ARGUMENT names the
+// part it could not read.
+absl::Status ParseExplainTarget(const std::string& spec, v1::ExplainTarget* target);
+
 class ExplanationEngine {
  public:
   // `repository` must outlive the engine.
   ExplanationEngine(const ModelRepository* repository, DecodeLimits limits);
 
   // Explains one frame; errors as documented in explain.proto. Thread-safe. The attribution
-  // engine of a version is built on first use and kept (it precomputes per-rule weights).
+  // engine of a version is built on first use and kept while that version stays loaded (it
+  // precomputes per-rule weights).
   absl::StatusOr<v1::ExplainResponse> Explain(const v1::ExplainRequest& request);
 
+  // The explanation a SegmentStream request asks for (request.explain), on exactly the model
+  // version that segmented it.
+  absl::StatusOr<v1::TileExplanation> ExplainTile(const v1::SegmentRequest& request,
+                                                  const std::string& model_name,
+                                                  int64_t model_version);
+
+  // Drops cached explainers of versions that are no longer loaded (their memory goes with
+  // them). Called when the repository changes; also done lazily on every lookup.
+  void DropUnloaded();
+  size_t cached() const;
+
  private:
+  struct CacheEntry {
+    std::weak_ptr<const Segmenter> segmenter;  // Identifies the loaded instance.
+    std::shared_ptr<const Explainer> explainer;
+  };
   absl::StatusOr<std::shared_ptr<const Explainer>> ExplainerFor(const ServableModel& model);
+  void DropUnloadedLocked();
 
   const ModelRepository* repository_;
   const DecodeLimits limits_;
-  std::mutex mu_;
-  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const Explainer>> explainers_;
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int64_t>, CacheEntry> explainers_;
 };
 
 }  // namespace fringe

@@ -1,4 +1,4 @@
-// Wires the core objects (repository, worker pool, engine) to a gRPC server with health,
+// Wires the core objects (repository, scheduler, engines, metrics) to a gRPC server with health,
 // reflection and the fringe.v1 services, and shuts it down gracefully.
 #ifndef FRINGE_SERVER_FRINGE_SERVER_H_
 #define FRINGE_SERVER_FRINGE_SERVER_H_
@@ -11,13 +11,19 @@
 #include "absl/status/statusor.h"
 #include "fringe/v1/server_config.pb.h"
 #include "models/model_registry.h"
+#include "server/datasets_service.h"
 #include "server/explain_service.h"
 #include "server/explanation_engine.h"
+#include "server/jobs/dataset_store.h"
+#include "server/jobs/job_runner.h"
+#include "server/jobs/job_store.h"
+#include "server/jobs_service.h"
 #include "server/model_repository.h"
 #include "server/models_service.h"
+#include "server/scheduler.h"
 #include "server/segmentation_engine.h"
 #include "server/segmentation_service.h"
-#include "server/worker_pool.h"
+#include "server/server_metrics.h"
 
 namespace fringe {
 
@@ -29,12 +35,14 @@ class FringeServer {
                                                              ModelRegistry registry);
   ~FringeServer();
 
-  // Loads and warms up every model version, then reports SERVING. On error the server keeps
-  // running NOT_SERVING and the caller decides to shut down.
+  // Loads and warms up every model version, reports SERVING and starts running training
+  // jobs. On error the server keeps running NOT_SERVING and the caller decides to shut down.
   absl::Status LoadModels();
 
   // The bound port (useful with port 0).
   int port() const { return port_; }
+  // The bound /metrics port, 0 when metrics are off.
+  int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
 
   // Reports NOT_SERVING, stops accepting calls, lets in-flight calls finish for up to
   // `drain`, cancels what is left, then drains the worker queue. Idempotent.
@@ -42,15 +50,23 @@ class FringeServer {
 
  private:
   FringeServer() = default;
+  void UpdateModelMetrics();
 
   v1::ServerConfig config_;
   std::unique_ptr<ModelRepository> repository_;
-  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
+  std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<SegmentationEngine> engine_;
   std::unique_ptr<SegmentationService> segmentation_service_;
   std::unique_ptr<ModelsService> models_service_;
   std::unique_ptr<ExplanationEngine> explanation_engine_;
   std::unique_ptr<ExplainService> explain_service_;
+  std::unique_ptr<JobStore> job_store_;
+  std::unique_ptr<DatasetStore> dataset_store_;
+  std::unique_ptr<JobRunner> job_runner_;
+  std::unique_ptr<JobsService> jobs_service_;
+  std::unique_ptr<DatasetsService> datasets_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

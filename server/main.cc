@@ -36,7 +36,8 @@ bool WritePortFile(const std::string& path, int port) {
 int main(int argc, char** argv) {
   CLI::App app{"fringe-server: HRTEM segmentation over gRPC (fringe.v1)"};
   std::string config_path, listen, repository, default_model, device, port_file;
-  std::string log_level = "info", metrics_listen;
+  std::string log_level = "info", metrics_listen, metrics_port_file, state_dir, jobs_database,
+              server_id;
   int workers = 0, intra_op_threads = 0;
   double max_message_mb = 0, drain_seconds = 30;
   app.add_option("--config", config_path, "Text-format fringe.v1.ServerConfig file");
@@ -49,8 +50,22 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "cpu or cuda:N [cpu]");
   app.add_option("--max-message-mb", max_message_mb, "gRPC message size limit in MiB [256]");
   app.add_option("--metrics-listen", metrics_listen,
-                 "Prometheus endpoint HOST:PORT (reserved; not served yet)");
+                 "Prometheus /metrics HOST:PORT; port 0 picks one; off disables [127.0.0.1:9464]");
   app.add_option("--port-file", port_file, "Write the bound port to this file once listening");
+  app.add_option("--metrics-port-file", metrics_port_file,
+                 "Write the bound /metrics port to this file once listening");
+  int max_queue_delay_us = -1, max_in_flight_per_client = -1, repository_poll_seconds = 0;
+  CLI::Option* delay_flag = app.add_option("--max-queue-delay-us", max_queue_delay_us,
+                                           "Dynamic batching: wait for a batch to fill [0]");
+  CLI::Option* client_flag =
+      app.add_option("--max-in-flight-per-client", max_in_flight_per_client,
+                     "Queued + running requests per client; 0 = no limit [0]");
+  CLI::Option* poll_flag = app.add_option("--repository-poll-seconds", repository_poll_seconds,
+                                          "Scan the repository for new versions; < 0 = off [5]");
+  app.add_option("--state-dir", state_dir, "Job checkpoints and uploaded datasets [fringe-state]");
+  app.add_option("--jobs-database", jobs_database,
+                 "sqlite:PATH or postgresql://... [sqlite:<state-dir>/jobs.db]");
+  app.add_option("--server-id", server_id, "This server's name in a shared job queue");
   app.add_option("--drain-seconds", drain_seconds,
                  "On SIGTERM/SIGINT, how long in-flight calls may finish [30]");
   app.add_option("--log-level", log_level, "debug, info, warn or error [info]");
@@ -82,6 +97,12 @@ int main(int argc, char** argv) {
   if (max_message_mb > 0)
     config.set_max_message_bytes(static_cast<int64_t>(max_message_mb * (1 << 20)));
   if (!metrics_listen.empty()) config.set_metrics_listen(metrics_listen);
+  if (delay_flag->count() > 0) config.set_max_queue_delay_us(max_queue_delay_us);
+  if (client_flag->count() > 0) config.set_max_in_flight_per_client(max_in_flight_per_client);
+  if (poll_flag->count() > 0) config.set_repository_poll_seconds(repository_poll_seconds);
+  if (!state_dir.empty()) config.set_state_dir(state_dir);
+  if (!jobs_database.empty()) config.set_jobs_database(jobs_database);
+  if (!server_id.empty()) config.set_server_id(server_id);
   if (absl::Status s = fringe::FinalizeServerConfig(&config); !s.ok()) {
     spdlog::error("config_error error=\"{}\"", std::string(s.message()));
     return 2;
@@ -103,6 +124,10 @@ int main(int argc, char** argv) {
   }
   if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
     spdlog::error("port_file_failed path={}", port_file);
+    return 1;
+  }
+  if (!metrics_port_file.empty() && !WritePortFile(metrics_port_file, (*server)->metrics_port())) {
+    spdlog::error("port_file_failed path={}", metrics_port_file);
     return 1;
   }
 

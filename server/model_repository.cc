@@ -1,15 +1,21 @@
 #include "server/model_repository.h"
 
+#include <google/protobuf/text_format.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "data/image_io.h"
 #include "models/model_config.h"
+#include "models/receptive_field.h"
 
 namespace fringe {
 
@@ -23,6 +29,24 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(const O
   if (options.root.empty()) return absl::InvalidArgumentError("repository path is empty");
   return std::unique_ptr<ModelRepository>(new ModelRepository(options, std::move(registry)));
 }
+
+namespace {
+
+// Reads <root>/<name>/serving.pbtxt; a missing file is the default policy (latest).
+absl::Status ReadPolicy(const fs::path& path, v1::ServingPolicy* policy) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return absl::OkStatus();
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!google::protobuf::TextFormat::ParseFromString(text.str(), policy)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), " is not a text-format fringe.v1.ServingPolicy"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 ModelRepository::VersionEntry ModelRepository::LoadVersion(const std::string& dir) const {
   VersionEntry entry;
@@ -61,7 +85,7 @@ absl::Status ModelRepository::LoadAll() {
     return absl::FailedPreconditionError(
         absl::StrCat("model repository ", options_.root, " is not a directory"));
   }
-  std::map<std::string, Versions> loaded;
+  std::map<std::string, Model> loaded;
   std::vector<fs::path> model_dirs;
   for (const auto& e : fs::directory_iterator(options_.root, ec)) {
     // Hidden directories (e.g. .checkpoints of a training run) are not models.
@@ -88,7 +112,15 @@ absl::Status ModelRepository::LoadAll() {
         spdlog::warn("model_load_failed name={} version={} error=\"{}\"", name, version,
                      entry.error);
       }
-      loaded[name][version] = std::move(entry);
+      loaded[name].versions[version] = std::move(entry);
+    }
+    if (loaded.count(name)) {
+      v1::ServingPolicy& policy = loaded[name].policy;
+      if (absl::Status st = ReadPolicy(model_dir / "serving.pbtxt", &policy); !st.ok()) {
+        spdlog::warn("serving_policy_ignored name={} error=\"{}\"", name,
+                     std::string(st.message()));
+        policy.Clear();
+      }
     }
   }
   if (ready_count == 0) {
@@ -109,6 +141,12 @@ absl::Status ModelRepository::LoadAll() {
   models_ = std::move(loaded);
   default_model_ = default_model;
   ready_ = true;
+  for (const auto& [name, model] : models_) {
+    if (model.policy.pinned_version() != 0) {
+      spdlog::info("serving_policy name={} pinned_version={} serving={}", name,
+                   model.policy.pinned_version(), ServingVersion(model));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -122,7 +160,14 @@ std::string ModelRepository::default_model() const {
   return default_model_;
 }
 
-int64_t ModelRepository::ServingVersion(const Versions& versions) {
+int64_t ModelRepository::ServingVersion(const Model& model) {
+  const Versions& versions = model.versions;
+  // A pinned version serves while it is ready; if it broke or vanished, fall back to the
+  // latest rather than serve nothing.
+  auto pinned = versions.find(model.policy.pinned_version());
+  if (pinned != versions.end() && pinned->second.state == v1::MODEL_STATE_READY) {
+    return pinned->first;
+  }
   for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
     if (it->second.state == v1::MODEL_STATE_READY) return it->first;
   }
@@ -131,9 +176,9 @@ int64_t ModelRepository::ServingVersion(const Versions& versions) {
 
 std::string ModelRepository::AvailableLocked() const {
   std::vector<std::string> parts;
-  for (const auto& [name, versions] : models_) {
+  for (const auto& [name, model] : models_) {
     std::vector<std::string> vs;
-    for (const auto& [v, entry] : versions) {
+    for (const auto& [v, entry] : model.versions) {
       if (entry.state == v1::MODEL_STATE_READY) vs.push_back(absl::StrCat(v));
     }
     parts.push_back(absl::StrCat(name, " (versions ",
@@ -142,7 +187,7 @@ std::string ModelRepository::AvailableLocked() const {
   return absl::StrJoin(parts, "; ");
 }
 
-absl::StatusOr<std::map<std::string, ModelRepository::Versions>::const_iterator>
+absl::StatusOr<std::map<std::string, ModelRepository::Model>::const_iterator>
 ModelRepository::FindLocked(const std::string& name) const {
   if (!ready_) return absl::UnavailableError("the server is still loading its models");
   const std::string& wanted = name.empty() ? default_model_ : name;
@@ -163,10 +208,14 @@ absl::StatusOr<ServableModel> ModelRepository::Get(const std::string& name, int6
         absl::StrCat("model.version is ", version, "; expected >= 0"));
   }
   const int64_t chosen = version == 0 ? ServingVersion(model->second) : version;
-  auto entry = model->second.find(chosen);
-  if (entry == model->second.end()) {
+  auto entry = model->second.versions.find(chosen);
+  if (entry == model->second.versions.end()) {
     return absl::NotFoundError(absl::StrCat("model \"", wanted, "\" has no version ", version,
                                             "; available: ", AvailableLocked()));
+  }
+  if (entry->second.state == v1::MODEL_STATE_UNLOADED) {
+    return absl::FailedPreconditionError(absl::StrCat("model \"", wanted, "\" version ", chosen,
+                                                      " is unloaded; Models.Load brings it back"));
   }
   if (entry->second.state != v1::MODEL_STATE_READY) {
     return absl::FailedPreconditionError(absl::StrCat("model \"", wanted, "\" version ", chosen,
@@ -177,12 +226,19 @@ absl::StatusOr<ServableModel> ModelRepository::Get(const std::string& name, int6
 }
 
 v1::ModelDescription ModelRepository::DescribeLocked(const std::string& name,
-                                                     const Versions& versions) const {
+                                                     const Model& model) const {
   v1::ModelDescription d;
   d.set_name(name);
-  d.set_serving_version(ServingVersion(versions));
+  d.set_serving_version(ServingVersion(model));
   d.set_is_default(name == default_model_);
-  for (const auto& [version, entry] : versions) {
+  d.set_pinned_version(model.policy.pinned_version());
+  // The serving network's receptive field (absent for models that are not networks).
+  auto serving = model.versions.find(d.serving_version());
+  if (serving != model.versions.end()) {
+    auto field = AnalyticReceptiveField(serving->second.config);
+    if (field.ok()) ReceptiveFieldToProto(*field, d.mutable_receptive_field());
+  }
+  for (const auto& [version, entry] : model.versions) {
     v1::ModelVersionInfo* info = d.add_versions();
     info->set_version(version);
     info->set_state(entry.state);
@@ -197,8 +253,8 @@ v1::ListModelsResponse ModelRepository::List() const {
   std::lock_guard<std::mutex> lock(mu_);
   v1::ListModelsResponse response;
   response.set_default_model(default_model_);
-  for (const auto& [name, versions] : models_) {
-    *response.add_models() = DescribeLocked(name, versions);
+  for (const auto& [name, model] : models_) {
+    *response.add_models() = DescribeLocked(name, model);
   }
   return response;
 }
@@ -222,6 +278,304 @@ absl::StatusOr<v1::ModelDescription> ModelRepository::Describe(const std::string
     *versions->Add() = only;
   }
   return d;
+}
+
+ModelRepository::~ModelRepository() {
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    stop_watching_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+void ModelRepository::SetOnChange(std::function<void()> on_change) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_change_ = std::move(on_change);
+}
+
+void ModelRepository::NotifyChange() {
+  std::function<void()> callback;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    callback = on_change_;
+  }
+  if (callback) callback();
+}
+
+std::string ModelRepository::ResolveName(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return name.empty() ? default_model_ : name;
+}
+
+absl::Status ModelRepository::SavePolicy(const std::string& name,
+                                         const v1::ServingPolicy& policy) const {
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(policy, &text);
+  return data::WriteFileAtomically(
+      (fs::path(options_.root) / name / "serving.pbtxt").string(),
+      "# Written by fringe-server (Models.Promote/Rollback); 0 = latest ready version.\n" + text);
+}
+
+absl::Status ModelRepository::LoadAndInstall(const std::string& name, int64_t version) {
+  const std::string dir = (fs::path(options_.root) / name / std::to_string(version)).string();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat("model \"", name, "\" has no version directory ", dir));
+  }
+  VersionEntry entry = LoadVersion(dir);  // Slow: outside the lock, old version serving.
+  const bool ok = entry.state == v1::MODEL_STATE_READY;
+  const std::string error = entry.error;
+  if (ok) {
+    spdlog::info("model_loaded name={} version={} architecture={} parameters={}", name, version,
+                 entry.config.architecture(), entry.segmenter->parameter_count());
+  } else {
+    spdlog::warn("model_load_failed name={} version={} error=\"{}\"", name, version, error);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    models_[name].versions[version] = std::move(entry);
+  }
+  if (!ok) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model \"", name, "\" version ", version, " failed to load: ", error));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ModelDescription> ModelRepository::Load(const std::string& name,
+                                                           int64_t version) {
+  if (!ready()) return absl::UnavailableError("the server is still loading its models");
+  if (version < 0) return absl::InvalidArgumentError("version must be >= 0");
+  const std::string wanted = ResolveName(name);
+  if (wanted.empty() || wanted.find('/') != std::string::npos || wanted[0] == '.') {
+    return absl::InvalidArgumentError(absl::StrCat("bad model name \"", wanted, "\""));
+  }
+  {
+    std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+    if (version == 0) {
+      // Every version directory of this model not known yet.
+      std::vector<int64_t> fresh;
+      std::error_code ec;
+      for (const auto& v : fs::directory_iterator(fs::path(options_.root) / wanted, ec)) {
+        int64_t number = 0;
+        if (!v.is_directory() || !absl::SimpleAtoi(v.path().filename().string(), &number) ||
+            number <= 0) {
+          continue;
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        auto model = models_.find(wanted);
+        if (model == models_.end() || !model->second.versions.count(number)) {
+          fresh.push_back(number);
+        }
+      }
+      if (ec) {
+        return absl::NotFoundError(
+            absl::StrCat("no model directory ", (fs::path(options_.root) / wanted).string()));
+      }
+      for (int64_t v : fresh) LoadAndInstall(wanted, v).IgnoreError();  // Recorded per version.
+    } else {
+      absl::Status s = LoadAndInstall(wanted, version);
+      if (!s.ok()) {
+        NotifyChange();
+        return s;
+      }
+    }
+  }
+  NotifyChange();
+  return Describe(wanted, 0);
+}
+
+absl::StatusOr<v1::ModelDescription> ModelRepository::Unload(const std::string& name,
+                                                             int64_t version) {
+  std::shared_ptr<const Segmenter> released;  // Freed outside the lock.
+  std::string wanted;
+  {
+    std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+    std::lock_guard<std::mutex> lock(mu_);
+    FRINGE_ASSIGN_OR_RETURN(const auto found, FindLocked(name));
+    wanted = found->first;
+    Model& model = models_[wanted];
+    auto entry = model.versions.find(version);
+    if (entry == model.versions.end()) {
+      return absl::NotFoundError(absl::StrCat("model \"", wanted, "\" has no version ", version,
+                                              "; available: ", AvailableLocked()));
+    }
+    if (entry->second.state != v1::MODEL_STATE_READY) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("model \"", wanted, "\" version ", version, " is not loaded"));
+    }
+    if (model.policy.pinned_version() == version) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("model \"", wanted, "\" version ", version,
+                       " is pinned; promote another version (or 0 for latest) first"));
+    }
+    int ready = 0;
+    for (const auto& [v, e] : model.versions) ready += e.state == v1::MODEL_STATE_READY;
+    if (wanted == default_model_ && ready == 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "version ", version, " is the last ready version of the default model \"", wanted, "\""));
+    }
+    released = std::move(entry->second.segmenter);
+    entry->second.state = v1::MODEL_STATE_UNLOADED;
+    entry->second.error.clear();
+  }
+  spdlog::info("model_unloaded name={} version={}", wanted, version);
+  // Requests still running keep their reference; the memory goes with the last of them.
+  released.reset();
+#ifdef __GLIBC__
+  // Give the freed weights back to the system now rather than keep them in malloc's pools.
+  malloc_trim(0);
+#endif
+  NotifyChange();
+  return Describe(wanted, 0);
+}
+
+absl::StatusOr<v1::ModelDescription> ModelRepository::Promote(const std::string& name,
+                                                              int64_t version) {
+  if (version < 0) return absl::InvalidArgumentError("version must be >= 0");
+  std::string wanted;
+  {
+    std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+    bool needs_load = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      FRINGE_ASSIGN_OR_RETURN(const auto found, FindLocked(name));
+      wanted = found->first;
+      if (version != 0) {
+        auto entry = found->second.versions.find(version);
+        needs_load =
+            entry == found->second.versions.end() || entry->second.state != v1::MODEL_STATE_READY;
+      }
+    }
+    // A version not loaded yet is loaded first; if that fails nothing changes.
+    if (needs_load) FRINGE_RETURN_IF_ERROR(LoadAndInstall(wanted, version));
+    v1::ServingPolicy policy;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Model& model = models_[wanted];
+      policy = model.policy;
+      const int64_t serving = ServingVersion(model);
+      if (serving != 0 && serving != version) policy.add_history(serving);
+      policy.set_pinned_version(version);
+    }
+    FRINGE_RETURN_IF_ERROR(SavePolicy(wanted, policy));
+    std::lock_guard<std::mutex> lock(mu_);
+    models_[wanted].policy = policy;
+  }
+  spdlog::info("model_promoted name={} pinned_version={}", wanted, version);
+  NotifyChange();
+  return Describe(wanted, 0);
+}
+
+absl::StatusOr<v1::ModelDescription> ModelRepository::Rollback(const std::string& name) {
+  std::string wanted;
+  int64_t target = 0;
+  {
+    std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+    v1::ServingPolicy policy;
+    bool needs_load = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      FRINGE_ASSIGN_OR_RETURN(const auto found, FindLocked(name));
+      wanted = found->first;
+      policy = found->second.policy;
+      const int64_t serving = ServingVersion(found->second);
+      // Skip history entries equal to what serves now (nothing would change).
+      while (policy.history_size() > 0 && policy.history(policy.history_size() - 1) == serving) {
+        policy.mutable_history()->RemoveLast();
+      }
+      if (policy.history_size() == 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("model \"", wanted, "\" has no earlier serving version to roll back to"));
+      }
+      target = policy.history(policy.history_size() - 1);
+      policy.mutable_history()->RemoveLast();
+      auto entry = found->second.versions.find(target);
+      needs_load =
+          entry == found->second.versions.end() || entry->second.state != v1::MODEL_STATE_READY;
+    }
+    if (needs_load) FRINGE_RETURN_IF_ERROR(LoadAndInstall(wanted, target));
+    policy.set_pinned_version(target);
+    FRINGE_RETURN_IF_ERROR(SavePolicy(wanted, policy));
+    std::lock_guard<std::mutex> lock(mu_);
+    models_[wanted].policy = policy;
+  }
+  spdlog::info("model_rolled_back name={} pinned_version={}", wanted, target);
+  NotifyChange();
+  return Describe(wanted, 0);
+}
+
+int ModelRepository::Rescan() {
+  if (!ready()) return 0;
+  int changed = 0;
+  {
+    std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+    // What is on disk now.
+    std::map<std::string, std::vector<int64_t>> on_disk;
+    std::error_code ec;
+    for (const auto& m : fs::directory_iterator(options_.root, ec)) {
+      if (!m.is_directory() || m.path().filename().string()[0] == '.') continue;
+      std::vector<int64_t>& versions = on_disk[m.path().filename().string()];
+      for (const auto& v : fs::directory_iterator(m.path(), ec)) {
+        int64_t number = 0;
+        if (v.is_directory() && absl::SimpleAtoi(v.path().filename().string(), &number) &&
+            number > 0 && fs::exists(v.path() / "config.pbtxt")) {
+          versions.push_back(number);
+        }
+      }
+    }
+    if (ec) return 0;  // The root is briefly unreadable: change nothing.
+    std::vector<std::pair<std::string, int64_t>> to_load;
+    std::vector<std::shared_ptr<const Segmenter>> released;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [name, versions] : on_disk) {
+        auto model = models_.find(name);
+        for (int64_t v : versions) {
+          if (model == models_.end() || !model->second.versions.count(v)) {
+            to_load.emplace_back(name, v);
+          }
+        }
+      }
+      // Versions whose directory vanished are dropped (never the last of the default model).
+      for (auto& [name, model] : models_) {
+        const auto& present = on_disk[name];
+        for (auto it = model.versions.begin(); it != model.versions.end();) {
+          const bool gone = std::find(present.begin(), present.end(), it->first) == present.end();
+          int ready = 0;
+          for (const auto& [v, e] : model.versions) ready += e.state == v1::MODEL_STATE_READY;
+          if (gone && !(name == default_model_ && ready == 1 &&
+                        it->second.state == v1::MODEL_STATE_READY)) {
+            spdlog::info("model_removed name={} version={}", name, it->first);
+            released.push_back(std::move(it->second.segmenter));
+            it = model.versions.erase(it);
+            ++changed;
+          } else {
+            ++it;
+          }
+        }
+      }
+    }
+    for (const auto& [name, version] : to_load) {
+      LoadAndInstall(name, version).IgnoreError();  // Recorded as READY or FAILED.
+      ++changed;
+    }
+  }
+  if (changed > 0) NotifyChange();
+  return changed;
+}
+
+void ModelRepository::StartWatching(std::chrono::milliseconds interval) {
+  if (watcher_.joinable() || interval.count() <= 0) return;
+  watcher_ = std::thread([this, interval] {
+    std::unique_lock<std::mutex> lock(watch_mu_);
+    while (!watch_cv_.wait_for(lock, interval, [this] { return stop_watching_; })) {
+      lock.unlock();
+      Rescan();
+      lock.lock();
+    }
+  });
 }
 
 }  // namespace fringe

@@ -3,9 +3,13 @@
 #ifndef FRINGE_SERVER_SEGMENTATION_ENGINE_H_
 #define FRINGE_SERVER_SEGMENTATION_ENGINE_H_
 
+#include <string>
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "common/tensor_codec.h"
 #include "fringe/v1/segmentation.pb.h"
+#include "models/frame_segmenter.h"
 #include "server/model_repository.h"
 
 namespace fringe {
@@ -25,7 +29,24 @@ class SegmentationEngine {
   // field except timings.queue_ms and timings.total_ms, which belong to the caller.
   absl::StatusOr<v1::SegmentResponse> Segment(const v1::SegmentRequest& request) const;
 
+  // Segments several requests; results in request order. Requests that resolve to the same
+  // model version and frame size share network calls (dynamic batching); the others run
+  // alone. One bad request fails only its own result.
+  std::vector<absl::StatusOr<v1::SegmentResponse>> SegmentBatch(
+      const std::vector<const v1::SegmentRequest*>& requests) const;
+
+  // A key under which the scheduler may batch this request with others: non-empty only for
+  // a raw-tensor frame that fits in one tile of a loaded model ("name:version:HxW"). Cheap:
+  // no decoding. Also returns the resolved "name:version" for metrics in `model`.
+  std::string BatchKey(const v1::SegmentRequest& request, std::string* model) const;
+
  private:
+  struct Prepared;
+  absl::StatusOr<Prepared> Prepare(const v1::SegmentRequest& request) const;
+  absl::StatusOr<v1::SegmentResponse> Encode(const v1::SegmentRequest& request,
+                                             const Prepared& prepared, FrameOutput out,
+                                             double compute_ms) const;
+
   const ModelRepository* repository_;
   const Options options_;
 };

@@ -8,7 +8,9 @@
 #include <mutex>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
+#include "server/scheduled_call.h"
 
 namespace fringe {
 namespace {
@@ -19,75 +21,152 @@ double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-bool DeadlinePassed(const grpc::CallbackServerContext* context) {
-  return context->deadline() < std::chrono::system_clock::now();
-}
-
-// Runs one request on a worker thread: the status, or the response with timings filled.
-absl::StatusOr<v1::SegmentResponse> RunOne(const SegmentationEngine& engine,
-                                           const v1::SegmentRequest& request,
-                                           Clock::time_point received) {
-  const double queue_ms = MsSince(received);
-  auto response = engine.Segment(request);
-  if (response.ok()) {
-    response->mutable_timings()->set_queue_ms(queue_ms);
-    response->mutable_timings()->set_total_ms(MsSince(received));
-  }
-  return response;
-}
+std::string CodeName(const absl::Status& status) { return absl::StatusCodeToString(status.code()); }
 
 }  // namespace
 
-SegmentationService::SegmentationService(const SegmentationEngine* engine, WorkerPool* pool,
-                                         Options options)
-    : engine_(engine), pool_(pool), options_(options) {}
+// One queued request and where its answer goes.
+class SegmentationService::SegmentWork final : public ScheduledWork {
+ public:
+  SegmentWork(const char* method, std::shared_ptr<const v1::SegmentRequest> request,
+              std::string model, std::function<void(absl::StatusOr<v1::SegmentResponse>)> done)
+      : method(method),
+        request(std::move(request)),
+        model(std::move(model)),
+        received(Clock::now()),
+        done_(std::move(done)) {}
+
+  void Drop(const absl::Status& reason) override { Complete(reason, nullptr); }
+
+  // Delivers the result once and records it.
+  void Complete(absl::StatusOr<v1::SegmentResponse> result, ServerMetrics* metrics) {
+    if (metrics != nullptr) {
+      const std::string name = result.ok() ? result->model_name() : model;
+      const std::string version = result.ok() ? absl::StrCat(result->model_version()) : "";
+      metrics->RecordRequest(method, name, version, CodeName(result.status()),
+                             MsSince(received) / 1000);
+      if (result.ok()) {
+        metrics->ObserveComputeSeconds(method, name, result->timings().compute_ms() / 1000);
+      }
+    }
+    done_(std::move(result));
+  }
+
+  const char* method;
+  std::shared_ptr<const v1::SegmentRequest> request;
+  std::string model;
+  Clock::time_point received;
+
+ private:
+  std::function<void(absl::StatusOr<v1::SegmentResponse>)> done_;
+};
+
+SegmentationService::SegmentationService(const SegmentationEngine* engine,
+                                         ExplanationEngine* explainer, Scheduler* scheduler,
+                                         ServerMetrics* metrics, Options options)
+    : engine_(engine),
+      explainer_(explainer),
+      scheduler_(scheduler),
+      metrics_(metrics),
+      options_(options) {}
+
+uint64_t SegmentationService::Enqueue(
+    const char* method, std::shared_ptr<const v1::SegmentRequest> request,
+    const std::string& client, Clock::time_point deadline, uint64_t group,
+    std::function<void(absl::StatusOr<v1::SegmentResponse>)> done) {
+  WorkInfo info;
+  info.work_class = WorkClassOf(request->priority());
+  info.client = client;
+  info.deadline = deadline;
+  info.group = group;
+  const std::string key = engine_->BatchKey(*request, &info.model);
+  // An explained frame runs alone: explanation is not batched with plain segmentation.
+  if (request->explain().method().empty()) info.batch_key = key;
+  auto work =
+      std::make_unique<SegmentWork>(method, std::move(request), info.model, std::move(done));
+  auto ticket =
+      scheduler_->Submit(info, std::move(work), [this](WorkBatch& batch) { RunBatch(batch); });
+  return ticket.ok() ? *ticket : 0;
+}
+
+void SegmentationService::RunBatch(WorkBatch& batch) const {
+  std::vector<SegmentWork*> works;
+  std::vector<const v1::SegmentRequest*> requests;
+  for (auto& w : batch) {
+    works.push_back(static_cast<SegmentWork*>(w.get()));
+    requests.push_back(works.back()->request.get());
+  }
+  const Clock::time_point started = Clock::now();
+  std::vector<absl::StatusOr<v1::SegmentResponse>> results = engine_->SegmentBatch(requests);
+  for (size_t i = 0; i < works.size(); ++i) {
+    SegmentWork& work = *works[i];
+    absl::StatusOr<v1::SegmentResponse>& result = results[i];
+    if (result.ok() && !work.request->explain().method().empty()) {
+      if (explainer_ == nullptr) {
+        result = absl::FailedPreconditionError("this server has no attribution engine");
+      } else {
+        absl::StatusOr<v1::TileExplanation> explanation =
+            explainer_->ExplainTile(*work.request, result->model_name(), result->model_version());
+        if (explanation.ok()) {
+          *result->mutable_explanation() = *std::move(explanation);
+        } else {
+          result = explanation.status();
+        }
+      }
+    }
+    if (result.ok()) {
+      result->set_id(work.request->id());
+      result->mutable_timings()->set_queue_ms(
+          std::chrono::duration<double, std::milli>(started - work.received).count());
+      result->mutable_timings()->set_total_ms(MsSince(work.received));
+    }
+    work.Complete(std::move(result), metrics_);
+  }
+}
 
 grpc::ServerUnaryReactor* SegmentationService::Segment(grpc::CallbackServerContext* context,
                                                        const v1::SegmentRequest* request,
                                                        v1::SegmentResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const Clock::time_point received = Clock::now();
-  const SegmentationEngine* engine = engine_;
-  const bool queued = pool_->TrySubmit([=] {
-    if (context->IsCancelled()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
-      return;
-    }
-    if (DeadlinePassed(context)) {
-      reactor->Finish(
-          grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed while queued"));
-      return;
-    }
-    auto result = RunOne(*engine, *request, received);
-    if (result.ok()) {
-      *response = *std::move(result);
-      spdlog::debug("segment id={} model={}:{} compute_ms={:.1f}", response->id(),
-                    response->model_name(), response->model_version(),
-                    response->timings().compute_ms());
-    } else {
-      spdlog::info("segment_failed id={} code={} error=\"{}\"", request->id(),
-                   absl::StatusCodeToString(result.status().code()),
-                   std::string(result.status().message()));
-    }
-    reactor->Finish(ToGrpcStatus(result.status()));
-  });
-  if (!queued) {
-    context->AddTrailingMetadata("retry-after-ms", std::to_string(options_.retry_after_ms));
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "the inference queue is full; retry later"));
-  }
+  auto* reactor = new ScheduledUnaryReactor(scheduler_);
+  const int retry_after_ms = scheduler_->retry_after_ms();
+  // The request outlives the work: gRPC keeps it until Finish().
+  std::shared_ptr<const v1::SegmentRequest> shared(request, [](const v1::SegmentRequest*) {});
+  const uint64_t ticket = Enqueue(
+      "Segment", shared, ClientOf(request->client_id(), context), SteadyDeadline(context), 0,
+      [context, reactor, response, retry_after_ms](absl::StatusOr<v1::SegmentResponse> result) {
+        if (result.ok()) {
+          *response = *std::move(result);
+          spdlog::debug("segment id={} model={}:{} compute_ms={:.1f}", response->id(),
+                        response->model_name(), response->model_version(),
+                        response->timings().compute_ms());
+        } else {
+          if (result.status().code() == absl::StatusCode::kResourceExhausted) {
+            context->AddTrailingMetadata("retry-after-ms", std::to_string(retry_after_ms));
+          }
+          spdlog::info("segment_failed code={} error=\"{}\"",
+                       absl::StatusCodeToString(result.status().code()),
+                       std::string(result.status().message()));
+        }
+        reactor->Finish(ToGrpcStatus(result.status()));
+      });
+  if (ticket != 0) reactor->SetTicket(ticket);
   return reactor;
 }
 
 // One bidirectional stream. Requests are numbered as they arrive; results may finish in any
 // order on the workers but are written strictly in arrival order, one write at a time. At
 // most stream_max_in_flight requests are queued or running: beyond that the reactor stops
-// reading, which pushes back on the client through gRPC flow control.
+// reading, which pushes back on the client through gRPC flow control. When the client goes
+// away, the stream's queued requests leave the scheduler at once.
 class SegmentationService::StreamReactor final
     : public grpc::ServerBidiReactor<v1::SegmentRequest, v1::SegmentResponse> {
  public:
   StreamReactor(SegmentationService* service, grpc::CallbackServerContext* context, uint64_t id)
-      : service_(service), context_(context), stream_id_(id) {
+      : service_(service),
+        context_(context),
+        stream_id_(id),
+        client_(ClientOf("", context)),
+        deadline_(SteadyDeadline(context)) {
     spdlog::info("stream_open stream={} peer={}", stream_id_, context_->peer());
     read_pending_ = true;
     StartRead(&incoming_);
@@ -103,7 +182,6 @@ class SegmentationService::StreamReactor final
     }
     auto request = std::make_shared<v1::SegmentRequest>();
     request->Swap(&incoming_);
-    const Clock::time_point received = Clock::now();
     int64_t seq;
     {
       // read_pending_ stays true until the end of this reaction, so a worker finishing the
@@ -112,31 +190,21 @@ class SegmentationService::StreamReactor final
       seq = next_read_seq_++;
       ++in_flight_;
     }
-    const SegmentationEngine* engine = service_->engine_;
-    const bool queued = service_->pool_->TrySubmit([this, engine, request, received, seq] {
-      v1::SegmentResponse response;
-      if (cancelled_.load()) {
-        response.mutable_error()->set_code(grpc::StatusCode::CANCELLED);
-      } else {
-        auto result = RunOne(*engine, *request, received);
-        if (result.ok()) {
-          response = *std::move(result);
-        } else {
-          const grpc::Status status = ToGrpcStatus(result.status());
-          response.mutable_error()->set_code(status.error_code());
-          response.mutable_error()->set_message(status.error_message());
-        }
-      }
-      response.set_id(request->id());
-      OnResult(seq, std::move(response));
-    });
-    if (!queued) {
-      v1::SegmentResponse response;
-      response.set_id(request->id());
-      response.mutable_error()->set_code(grpc::StatusCode::RESOURCE_EXHAUSTED);
-      response.mutable_error()->set_message("the inference queue is full; retry later");
-      OnResult(seq, std::move(response));
-    }
+    const std::string id = request->id();
+    const std::string client = request->client_id().empty() ? client_ : request->client_id();
+    service_->Enqueue("SegmentStream", std::move(request), client, deadline_, stream_id_,
+                      [this, seq, id](absl::StatusOr<v1::SegmentResponse> result) {
+                        v1::SegmentResponse response;
+                        if (result.ok()) {
+                          response = *std::move(result);
+                        } else {
+                          const grpc::Status status = ToGrpcStatus(result.status());
+                          response.mutable_error()->set_code(status.error_code());
+                          response.mutable_error()->set_message(status.error_message());
+                        }
+                        response.set_id(id);
+                        OnResult(seq, std::move(response));
+                      });
     std::lock_guard<std::mutex> lock(mu_);
     read_pending_ = false;
     if (broken_) {
@@ -165,7 +233,12 @@ class SegmentationService::StreamReactor final
     MaybeFinishLocked();
   }
 
-  void OnCancel() override { cancelled_.store(true); }
+  void OnCancel() override {
+    cancelled_.store(true);
+    // Queued tiles of this stream are dropped (answered CANCELLED internally) right away.
+    const int dropped = service_->scheduler_->CancelGroup(stream_id_);
+    if (dropped > 0) spdlog::info("stream_cancelled stream={} dropped={}", stream_id_, dropped);
+  }
 
   void OnDone() override {
     spdlog::info("stream_closed stream={} responses={}", stream_id_, written_);
@@ -186,7 +259,7 @@ class SegmentationService::StreamReactor final
     while (!writing_) {
       auto next = ready_.find(next_write_seq_);
       if (next == ready_.end()) return;
-      if (broken_) {
+      if (broken_ || cancelled_.load()) {
         // The client is gone: drop results in order so the stream can finish.
         ready_.erase(next);
         ++next_write_seq_;
@@ -204,7 +277,7 @@ class SegmentationService::StreamReactor final
     // Finish exactly once, when no callback of ours can still arrive: no read or write
     // outstanding, no request queued or running, and the client is done or gone.
     if (finished_ || writing_ || read_pending_ || in_flight_ > 0) return;
-    if (!reads_done_ && !broken_) return;
+    if (!reads_done_ && !broken_ && !cancelled_.load()) return;
     finished_ = true;
     Finish(cancelled_.load() ? grpc::Status::CANCELLED : grpc::Status::OK);
   }
@@ -212,6 +285,8 @@ class SegmentationService::StreamReactor final
   SegmentationService* service_;
   grpc::CallbackServerContext* context_;
   const uint64_t stream_id_;
+  const std::string client_;
+  const Clock::time_point deadline_;
   v1::SegmentRequest incoming_;
   v1::SegmentResponse outgoing_;
   std::atomic<bool> cancelled_{false};

@@ -1,7 +1,9 @@
 #include "server/server_config.h"
 
 #include <google/protobuf/text_format.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -22,6 +24,10 @@ v1::ServerConfig DefaultServerConfig() {
   config.set_metrics_listen("127.0.0.1:9464");
   config.set_max_image_pixels(int64_t{8192} * 8192);
   config.set_device("cpu");
+  config.set_retry_after_ms(100);
+  config.set_state_dir("fringe-state");
+  config.set_max_running_jobs(1);
+  config.set_repository_poll_seconds(5);
   return config;
 }
 
@@ -63,6 +69,29 @@ absl::Status FinalizeServerConfig(v1::ServerConfig* config) {
   }
   if (config->max_queue() < 1) return absl::InvalidArgumentError("max_queue must be >= 1");
   if (config->listen().empty()) return absl::InvalidArgumentError("listen is empty");
+  if (config->max_queue_delay_us() < 0 || config->max_queue_delay_us() > 1000000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_queue_delay_us is ", config->max_queue_delay_us(), "; expected 0..1000000"));
+  }
+  if (config->max_in_flight_per_client() < 0) {
+    return absl::InvalidArgumentError("max_in_flight_per_client must be >= 0");
+  }
+  if (config->retry_after_ms() < 1)
+    return absl::InvalidArgumentError("retry_after_ms must be >= 1");
+  if (config->max_running_jobs() < 0) {
+    return absl::InvalidArgumentError("max_running_jobs must be >= 0");
+  }
+  if (config->state_dir().empty()) return absl::InvalidArgumentError("state_dir is empty");
+  if (config->jobs_database().empty()) {
+    config->set_jobs_database(absl::StrCat("sqlite:", config->state_dir(), "/jobs.db"));
+  }
+  if (config->server_id().empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    std::error_code ec;
+    const auto state = std::filesystem::absolute(config->state_dir(), ec);
+    config->set_server_id(absl::StrCat(host, ":", ec ? config->state_dir() : state.string()));
+  }
   return absl::OkStatus();
 }
 

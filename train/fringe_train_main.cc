@@ -20,14 +20,15 @@ namespace fs = std::filesystem;
 
 // `init`: writes <out>/config.pbtxt and freshly initialised <out>/weights.pt, marked
 // untrained, so a repository can serve an architecture before any training has happened.
-int RunInit(const std::string& config_path, const std::string& out_dir, uint64_t seed) {
+int RunInit(const std::string& config_path, const std::string& out_dir, uint64_t seed,
+            const std::string& vgg16_weights) {
   auto config = fringe::LoadModelConfig(config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(config.status().message()).c_str());
     return 1;
   }
-  if (config->architecture() != "unet") {
-    std::fprintf(stderr, "error: init supports architecture \"unet\", not \"%s\"\n",
+  if (config->architecture() != "unet" && config->architecture() != "fcn8s") {
+    std::fprintf(stderr, "error: init supports architectures \"unet\" and \"fcn8s\", not \"%s\"\n",
                  config->architecture().c_str());
     return 1;
   }
@@ -42,9 +43,16 @@ int RunInit(const std::string& config_path, const std::string& out_dir, uint64_t
     return 1;
   }
   const std::string weights = (fs::path(out_dir) / "weights.pt").string();
-  if (absl::Status s = fringe::WriteInitialUNetWeights(*config, weights, seed); !s.ok()) {
+  std::string imported;
+  if (absl::Status s =
+          fringe::WriteInitialWeights(*config, weights, seed, vgg16_weights, &imported);
+      !s.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
     return 1;
+  }
+  if (!imported.empty()) {
+    std::fprintf(stderr, "%s\n", imported.c_str());
+    config->mutable_provenance()->set_notes("never trained on HRTEM; " + imported);
   }
   const std::string config_out = (fs::path(out_dir) / "config.pbtxt").string();
   if (absl::Status s = fringe::data::WriteFileAtomically(
@@ -76,9 +84,10 @@ std::string FormatMetrics(const std::map<std::string, double>& m) {
 
 // `train`: runs the Trainer; Ctrl-C checkpoints and stops (resume with --resume).
 int RunTrain(const std::string& config_path, bool resume, int64_t stop_after,
-             const std::string& output_repository) {
+             const std::string& output_repository, const std::string& vgg16_weights) {
   auto config = fringe::LoadTrainConfig(config_path, [&](fringe::v1::TrainConfig* c) {
     if (!output_repository.empty()) c->set_output_repository(output_repository);
+    if (!vgg16_weights.empty()) c->set_vgg16_weights(vgg16_weights);
   });
   if (!config.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(config.status().message()).c_str());
@@ -143,6 +152,12 @@ int main(int argc, char** argv) {
   init->add_option("--out", out_dir, "Version directory, e.g. models/repository/NAME/1")
       ->required();
   init->add_option("--seed", seed, "Initialisation seed")->capture_default_str();
+  std::string vgg16_weights;
+  init->add_option("--vgg16-weights", vgg16_weights,
+                   "fcn8s: initialise the backbone from torchvision's ImageNet vgg16 weights, "
+                   "converted with: " +
+                       std::string(fringe::kVgg16ConvertCommand))
+      ->check(CLI::ExistingFile);
   std::string train_config;
   bool resume = false;
   int64_t stop_after = 0;
@@ -155,10 +170,16 @@ int main(int argc, char** argv) {
   train->add_option("--output-repository", output_repository,
                     "Write the version (and, by default, checkpoints) here instead of the "
                     "config's output_repository");
+  train
+      ->add_option("--vgg16-weights", vgg16_weights,
+                   "fcn8s: initialise the backbone from torchvision's ImageNet vgg16 weights "
+                   "(sets the config's vgg16_weights); convert them with: " +
+                       std::string(fringe::kVgg16ConvertCommand))
+      ->check(CLI::ExistingFile);
   train->add_option("--stop-after", stop_after,
                     "Checkpoint and stop after this many steps of this run (0 = run to the end)");
   CLI11_PARSE(app, argc, argv);
-  if (*init) return RunInit(config_path, out_dir, seed);
-  if (*train) return RunTrain(train_config, resume, stop_after, output_repository);
+  if (*init) return RunInit(config_path, out_dir, seed, vgg16_weights);
+  if (*train) return RunTrain(train_config, resume, stop_after, output_repository, vgg16_weights);
   return 2;
 }

@@ -10,6 +10,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -18,9 +19,10 @@
 #include "absl/strings/str_join.h"
 #include "common/segmentation_metrics.h"
 #include "data/image_io.h"
+#include "models/fcn8s.h"
+#include "models/fcn8s_io.h"
 #include "models/model_config.h"
-#include "models/unet.h"
-#include "models/unet_io.h"
+#include "models/segmentation_net.h"
 #include "train/training_data.h"
 
 #ifndef FRINGE_GIT_REVISION
@@ -57,6 +59,7 @@ void ApplyTrainConfigDefaults(v1::TrainConfig* c) {
     c->set_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   }
   if (c->data_workers() == 0) c->set_data_workers(1);
+  if (c->backbone_lr_multiplier() == 0) c->set_backbone_lr_multiplier(1.0);
   if (c->has_labelled() && c->labelled().validation_fraction() == 0) {
     c->mutable_labelled()->set_validation_fraction(0.2);
   }
@@ -70,17 +73,23 @@ void ApplyTrainConfigDefaults(v1::TrainConfig* c) {
 }
 
 absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
-  if (c.model().architecture() != "unet") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model.architecture is \"", c.model().architecture(), "\"; fringe-train trains \"unet\""));
+  if (c.micro_batch() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("micro_batch is ", c.micro_batch(), "; expected >= 0 (0 = whole batch)"));
+  }
+  if (!IsTorchArchitecture(c.model().architecture())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.architecture is \"", c.model().architecture(),
+                     "\"; fringe-train trains \"unet\" and \"fcn8s\""));
   }
   if (absl::Status s = ValidateModelConfig(c.model()); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("model.", s.message()));
   }
-  const int multiple = 1 << c.model().unet().depth();
+  const int multiple = NetworkInputMultiple(c.model());
   if (c.tile() < multiple || c.tile() % multiple != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("tile ", c.tile(), " must be a positive multiple of 2^depth = ", multiple));
+        absl::StrCat("tile ", c.tile(), " must be a positive multiple of ", multiple,
+                     c.model().architecture() == "unet" ? " (2^depth)" : ""));
   }
   if (c.validation_size() % multiple != 0) {
     return absl::InvalidArgumentError(
@@ -104,6 +113,26 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
   }
   if (!c.output_repository().empty() && c.output_name().empty()) {
     return absl::InvalidArgumentError("output_name is required with output_repository");
+  }
+  if (!c.vgg16_weights().empty() && c.model().architecture() != "fcn8s") {
+    return absl::InvalidArgumentError(
+        "vgg16_weights initialise an fcn8s backbone; model.architecture is not fcn8s");
+  }
+  if (!c.vgg16_weights().empty() && !c.init_from().empty()) {
+    return absl::InvalidArgumentError("give vgg16_weights or init_from, not both");
+  }
+  if (c.freeze_backbone_steps() < 0) {
+    return absl::InvalidArgumentError("freeze_backbone_steps must be >= 0");
+  }
+  if (c.freeze_backbone_steps() > 0 && c.vgg16_weights().empty() && c.init_from().empty()) {
+    // A frozen random backbone only wastes the warm-up; most likely the weights flag was
+    // forgotten (models/recipes/fcn8s_vgg16_imagenet.pbtxt needs --vgg16-weights).
+    return absl::InvalidArgumentError(
+        "freeze_backbone_steps needs a pretrained backbone: set vgg16_weights (fringe-train "
+        "--vgg16-weights FILE) or init_from");
+  }
+  if (!(c.backbone_lr_multiplier() > 0)) {
+    return absl::InvalidArgumentError("backbone_lr_multiplier must be > 0");
   }
   return absl::OkStatus();
 }
@@ -195,14 +224,12 @@ double LearningRate(const v1::TrainConfig& c, int64_t step) {
 
 class Trainer::Impl {
  public:
-  Impl(v1::TrainConfig config, Options options)
-      : config_(std::move(config)),
-        options_(options),
-        net_(UNetOptionsFromConfig(config_.model())) {}
+  Impl(v1::TrainConfig config, Options options) : config_(std::move(config)), options_(options) {}
 
   absl::Status Init();
   absl::StatusOr<TrainResult> Run(const std::function<void(const TrainProgress&)>& on_progress);
   std::vector<float> Snapshot() const;
+  std::map<std::string, std::vector<float>> NamedSnapshot() const;
 
  private:
   double TrainStep(const Batch& batch);
@@ -216,8 +243,13 @@ class Trainer::Impl {
   v1::TrainConfig config_;
   Options options_;
   std::unique_ptr<TrainingData> data_;
-  UNet net_;
+  SegmentationNet net_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
+  // Fine-tuning: the backbone's parameters, and whether they have their own parameter group
+  // (group 0) because backbone_lr_multiplier != 1.
+  std::vector<torch::Tensor> backbone_;
+  bool backbone_group_ = false;
+  std::string init_summary_;  // How the weights were initialised (provenance), if notable.
   std::vector<ValidationImage> validation_;
 
   int64_t step_ = 0;
@@ -235,20 +267,50 @@ absl::Status Trainer::Impl::Init() {
   if (!data.ok()) return data.status();
   data_ = *std::move(data);
   torch::manual_seed(MixSeed(config_.seed(), 0x1417));
-  net_ = UNet(UNetOptionsFromConfig(config_.model()));
+  auto built = BuildSegmentationNet(config_.model());
+  if (!built.ok()) return built.status();
+  net_ = *std::move(built);
   if (!config_.init_from().empty()) {
     // Fine-tuning starts from an existing version of the same architecture.
-    auto start =
-        LoadUNetWeights(config_.model(), (fs::path(config_.init_from()) / "weights.pt").string());
+    auto start = LoadSegmentationNet(config_.model(),
+                                     (fs::path(config_.init_from()) / "weights.pt").string());
     if (!start.ok()) {
       return absl::Status(start.status().code(),
                           absl::StrCat("init_from: ", start.status().message()));
     }
     net_ = *std::move(start);
+    init_summary_ = absl::StrCat("initialised from ", config_.init_from());
   }
-  optimizer_ = std::make_unique<torch::optim::Adam>(
-      net_->parameters(),
-      torch::optim::AdamOptions(config_.learning_rate()).weight_decay(config_.weight_decay()));
+  if (!config_.vgg16_weights().empty()) {
+    auto imported = ImportVgg16Weights(*std::dynamic_pointer_cast<FCN8sImpl>(net_.module),
+                                       config_.vgg16_weights());
+    if (!imported.ok()) {
+      return absl::Status(imported.status().code(),
+                          absl::StrCat("vgg16_weights: ", imported.status().message()));
+    }
+    init_summary_ = imported->summary;
+  }
+  backbone_ = net_.backbone_parameters();
+  const auto adam =
+      torch::optim::AdamOptions(config_.learning_rate()).weight_decay(config_.weight_decay());
+  if (config_.backbone_lr_multiplier() == 1.0) {
+    // One group, exactly as before fine-tuning existed (U-Net runs stay bit-identical).
+    optimizer_ = std::make_unique<torch::optim::Adam>(net_.module->parameters(), adam);
+  } else {
+    // Discriminative learning rates: group 0 is the backbone, group 1 everything else; the
+    // learning rate of each is set every step (TrainStep).
+    std::set<const void*> in_backbone;
+    for (const auto& p : backbone_) in_backbone.insert(p.unsafeGetTensorImpl());
+    std::vector<torch::Tensor> head;
+    for (const auto& p : net_.module->parameters()) {
+      if (!in_backbone.count(p.unsafeGetTensorImpl())) head.push_back(p);
+    }
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(backbone_, std::make_unique<torch::optim::AdamOptions>(adam));
+    groups.emplace_back(head, std::make_unique<torch::optim::AdamOptions>(adam));
+    optimizer_ = std::make_unique<torch::optim::Adam>(std::move(groups), adam);
+    backbone_group_ = true;
+  }
   validation_ = data_->MakeValidationSet();
 
   const std::string latest = LatestCheckpoint();
@@ -283,30 +345,51 @@ double Trainer::Impl::TrainStep(const Batch& batch) {
   const torch::Tensor y =
       torch::from_blob(const_cast<uint8_t*>(batch.masks.data()), {n, t, t}, torch::kUInt8)
           .to(torch::kLong);
-  net_->train();
-  const torch::Tensor logits = net_->forward(x);
-  const torch::Tensor ce = torch::nn::functional::cross_entropy(logits, y);
-  const torch::Tensor p = torch::softmax(logits, 1).select(1, 1);
-  const torch::Tensor truth = y.to(torch::kFloat32);
-  const torch::Tensor dice = (2 * (p * truth).sum() + 1) / (p.sum() + truth.sum() + 1);
-  const torch::Tensor loss = ce + config_.dice_weight() * (1 - dice);
+  if (config_.freeze_backbone_steps() > 0) {
+    // Frozen parameters get no gradient at all, so Adam skips them entirely (a zero gradient
+    // would still move them through momentum and weight decay), and backpropagation stops
+    // at the head, which makes the warm-up steps cheap. A frozen backbone's BatchNorm
+    // statistics (U-Net) still follow the training batches: the new domain's statistics are
+    // what the head should see.
+    const bool trainable = step_ >= config_.freeze_backbone_steps();
+    for (auto& p : backbone_) p.set_requires_grad(trainable);
+  }
+  net_.module->train();
   const double lr = LearningRate(config_, step_);
-  for (auto& group : optimizer_->param_groups()) {
-    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  for (size_t g = 0; g < optimizer_->param_groups().size(); ++g) {
+    const double scale = backbone_group_ && g == 0 ? config_.backbone_lr_multiplier() : 1.0;
+    static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[g].options()).lr(lr * scale);
   }
   optimizer_->zero_grad();
-  loss.backward();
+  // Gradient accumulation over micro-batches; with one piece this is the plain batch step.
+  const int64_t micro = config_.micro_batch() > 0 ? std::min<int64_t>(config_.micro_batch(), n) : n;
+  double total = 0;
+  for (int64_t first = 0; first < n; first += micro) {
+    if (first > 0 && options_.between_micro_batches) options_.between_micro_batches();
+    const int64_t m = std::min(micro, n - first);
+    const torch::Tensor xs = m == n ? x : x.narrow(0, first, m);
+    const torch::Tensor ys = m == n ? y : y.narrow(0, first, m);
+    const torch::Tensor logits = net_.forward(xs);
+    const torch::Tensor ce = torch::nn::functional::cross_entropy(logits, ys);
+    const torch::Tensor p = torch::softmax(logits, 1).select(1, 1);
+    const torch::Tensor truth = ys.to(torch::kFloat32);
+    const torch::Tensor dice = (2 * (p * truth).sum() + 1) / (p.sum() + truth.sum() + 1);
+    torch::Tensor loss = ce + config_.dice_weight() * (1 - dice);
+    if (m != n) loss = loss * (static_cast<double>(m) / n);
+    loss.backward();
+    total += loss.item<double>();
+  }
   optimizer_->step();
-  return loss.item<double>();
+  return total;
 }
 
 std::map<std::string, double> Trainer::Impl::Validate() {
   torch::NoGradGuard no_grad;
-  net_->eval();
+  net_.module->eval();
   ConfusionCounts pooled;
   double dice_sum = 0;
   std::map<std::string, std::pair<double, int>> bins;
-  const int multiple = 1 << config_.model().unet().depth();
+  const int multiple = NetworkInputMultiple(config_.model());
   for (const ValidationImage& v : validation_) {
     // Labelled images can have any size: pad with zeros (the standardised mean) to the
     // network's multiple and crop the prediction back.
@@ -317,7 +400,7 @@ std::map<std::string, double> Trainer::Impl::Validate() {
     const torch::Tensor x =
         torch::from_blob(padded.ptr<float>(), {1, 1, padded.rows, padded.cols}, torch::kFloat32);
     const torch::Tensor predicted =
-        net_->forward(x).argmax(1).squeeze(0).to(torch::kUInt8).contiguous();
+        net_.forward(x).argmax(1).squeeze(0).to(torch::kUInt8).contiguous();
     const cv::Mat full(padded.rows, padded.cols, CV_8U, predicted.data_ptr<uint8_t>());
     const cv::Mat mask = full(cv::Rect(0, 0, v.image.cols, v.image.rows));
     const ConfusionCounts counts = CountConfusion(mask, v.mask);
@@ -350,7 +433,7 @@ absl::Status Trainer::Impl::SaveBest() {
   const fs::path dir(config_.checkpoint_dir());
   try {
     fs::create_directories(dir);
-    torch::save(net_, (dir / "best.pt.tmp").string());
+    torch::save(net_.module, (dir / "best.pt.tmp").string());
     fs::rename(dir / "best.pt.tmp", dir / "best.pt");
   } catch (const std::exception& e) {
     return absl::InternalError(
@@ -368,7 +451,7 @@ absl::Status Trainer::Impl::SaveCheckpoint() {
     // Everything goes into a temporary directory that is renamed into place, then LATEST is
     // replaced atomically: a crash at any point leaves the previous checkpoint usable.
     fs::create_directories(tmp);
-    torch::save(net_, (tmp / "model.pt").string());
+    torch::save(net_.module, (tmp / "model.pt").string());
     torch::save(*optimizer_, (tmp / "optimizer.pt").string());
     nlohmann::json state = {
         {"step", step_},           {"best", best_},
@@ -416,7 +499,7 @@ absl::Status Trainer::Impl::LoadCheckpoint(const std::string& dir) {
   }
   try {
     const nlohmann::json state = nlohmann::json::parse(*state_text);
-    torch::load(net_, (fs::path(dir) / "model.pt").string());
+    torch::load(net_.module, (fs::path(dir) / "model.pt").string());
     torch::load(*optimizer_, (fs::path(dir) / "optimizer.pt").string());
     step_ = state.at("step").get<int64_t>();
     best_ = state.at("best").get<std::map<std::string, double>>();
@@ -445,12 +528,19 @@ absl::StatusOr<std::string> Trainer::Impl::WriteVersion(const TrainResult& resul
   p->set_data(data_->Describe());
   p->set_seed(config_.seed());
   for (const auto& [k, v] : result.best_validation) (*p->mutable_metrics())["val_" + k] = v;
-  p->set_notes(absl::StrCat("steps ", result.steps, ", best step ", result.best_step,
-                            result.stopped_early ? ", stopped early" : "", ", tile ",
-                            config_.tile(), ", batch ", config_.batch_size(), ", lr ",
-                            config_.learning_rate(), ", validation seed ",
-                            config_.validation_seed(), " (", config_.validation_images(),
-                            " images of ", config_.validation_size(), " px)"));
+  p->set_notes(absl::StrCat(
+      "steps ", result.steps, ", best step ", result.best_step,
+      result.stopped_early ? ", stopped early" : "", ", tile ", config_.tile(), ", batch ",
+      config_.batch_size(), ", lr ", config_.learning_rate(), ", validation seed ",
+      config_.validation_seed(), " (", config_.validation_images(), " images of ",
+      config_.validation_size(), " px)",
+      config_.freeze_backbone_steps() > 0
+          ? absl::StrCat(", backbone frozen for ", config_.freeze_backbone_steps(), " steps")
+          : "",
+      config_.backbone_lr_multiplier() != 1.0
+          ? absl::StrCat(", backbone lr x ", config_.backbone_lr_multiplier())
+          : "",
+      init_summary_.empty() ? "" : "; ", init_summary_));
   for (int attempt = 0; attempt < 100; ++attempt) {
     int64_t next = 1;
     for (const auto& e : fs::directory_iterator(model_dir, ec)) {
@@ -460,7 +550,7 @@ absl::StatusOr<std::string> Trainer::Impl::WriteVersion(const TrainResult& resul
     const fs::path tmp = model_dir / absl::StrCat(".tmp-", getpid(), "-", next);
     try {
       fs::create_directories(tmp);
-      torch::save(net_, (tmp / "weights.pt").string());
+      torch::save(net_.module, (tmp / "weights.pt").string());
       std::ofstream(tmp / "config.pbtxt") << "# Written by fringe-train; see provenance.\n"
                                           << ModelConfigToText(model);
       std::error_code rename_error;
@@ -487,15 +577,24 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
   bool stop = false;
   bool cancelled = false;
 
-  // The next batch is prepared on another thread while this one trains.
+  // The next batch is prepared on another thread while this one trains (unless prefetch is
+  // off: then on this thread, inside the step).
   std::future<Batch> next;
-  if (step_ < config_.steps()) {
+  if (options_.prefetch && step_ < config_.steps()) {
     next = std::async(std::launch::async, [this, s = step_] { return data_->MakeBatch(s); });
   }
   while (step_ < config_.steps() && !stop) {
-    Batch batch = next.get();
-    if (step_ + 1 < config_.steps()) {
-      next = std::async(std::launch::async, [this, s = step_ + 1] { return data_->MakeBatch(s); });
+    if (options_.before_step) options_.before_step();
+    Batch batch;
+    if (options_.prefetch) {
+      batch = next.get();
+      if (step_ + 1 < config_.steps()) {
+        next =
+            std::async(std::launch::async, [this, s = step_ + 1] { return data_->MakeBatch(s); });
+      }
+    } else {
+      batch = data_->MakeBatch(step_);
+      if (options_.between_micro_batches) options_.between_micro_batches();
     }
     loss_sum += TrainStep(batch);
     ++loss_count;
@@ -557,7 +656,7 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
     const fs::path best = fs::path(config_.checkpoint_dir()) / "best.pt";
     if (fs::exists(best)) {
       try {
-        torch::load(net_, best.string());
+        torch::load(net_.module, best.string());
       } catch (const c10::Error& e) {
         return absl::DataLossError(
             absl::StrCat(best.string(), " is unreadable: ", e.what_without_backtrace()));
@@ -572,9 +671,18 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
 
 std::vector<float> Trainer::Impl::Snapshot() const {
   std::vector<float> out;
-  for (const auto& p : net_->parameters()) {
+  for (const auto& p : net_.module->parameters()) {
     const torch::Tensor flat = p.detach().contiguous().view(-1);
     out.insert(out.end(), flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
+  }
+  return out;
+}
+
+std::map<std::string, std::vector<float>> Trainer::Impl::NamedSnapshot() const {
+  std::map<std::string, std::vector<float>> out;
+  for (const auto& item : net_.module->named_parameters()) {
+    const torch::Tensor flat = item.value().detach().contiguous().view(-1);
+    out[item.key()].assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
   }
   return out;
 }
@@ -607,5 +715,9 @@ absl::StatusOr<TrainResult> Trainer::Run(
 }
 
 std::vector<float> Trainer::ParameterSnapshot() const { return impl_->Snapshot(); }
+
+std::map<std::string, std::vector<float>> Trainer::NamedParameterSnapshot() const {
+  return impl_->NamedSnapshot();
+}
 
 }  // namespace fringe

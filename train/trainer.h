@@ -1,7 +1,8 @@
 // The training engine behind `fringe-train train` (and, later, server-side training jobs):
-// U-Net training on synthetic and/or labelled data with cross-entropy + Dice loss, Adam with
-// warm-up and cosine decay, periodic validation, checkpoints with exact resume, early stopping,
-// and a final model version written into a repository with its provenance.
+// U-Net and FCN8s training on synthetic and/or labelled data with cross-entropy + Dice loss,
+// Adam with warm-up and cosine decay, fine-tuning (ImageNet VGG16 backbone, frozen warm-up,
+// discriminative learning rates), periodic validation, checkpoints with exact resume, early
+// stopping, and a final model version written into a repository with its provenance.
 // Torch-free header.
 #ifndef FRINGE_TRAIN_TRAINER_H_
 #define FRINGE_TRAIN_TRAINER_H_
@@ -60,6 +61,17 @@ class Trainer {
     // When it becomes true (e.g. from a SIGINT handler) the run checkpoints and returns
     // CANCELLED; resuming later continues exactly.
     const std::atomic<bool>* stop_requested = nullptr;
+    // Called before every optimisation step; it may block. The server's training jobs wait
+    // here while inference is queued (device sharing), so a waiting tile is delayed by at
+    // most one step.
+    std::function<void()> before_step;
+    // Called between the micro-batches of a step (TrainConfig.micro_batch) and after a batch
+    // is prepared without prefetch; it may block.
+    std::function<void()> between_micro_batches;
+    // Prepare the next batch on another thread while this one trains (fastest alone). Off,
+    // batches are made on the training thread after before_step(), so a server's job uses
+    // the CPU only while it holds the device.
+    bool prefetch = true;
   };
 
   // Validates the config and prepares the data; FAILED_PRECONDITION when checkpoints exist
@@ -75,6 +87,8 @@ class Trainer {
 
   // Flat copy of all trainable parameters (tests compare runs with it).
   std::vector<float> ParameterSnapshot() const;
+  // The same by parameter name ("conv1_1.conv.weight", "down.0.first.conv.bias", ...).
+  std::map<std::string, std::vector<float>> NamedParameterSnapshot() const;
 
  private:
   class Impl;

@@ -330,10 +330,26 @@ TEST_F(ServerIntegrationTest, CliExplainWritesRelevanceFiles) {
 TEST(ServerStartupTest, BadRepositoryOrFlagsExitWithAMessage) {
   std::string output;
   EXPECT_EQ(testing::RunCommand(
-                {FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--repository", "/nonexistent/repo"},
+                {FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--metrics-listen", "off",
+                 "--repository", "/nonexistent/repo"},
                 &output),
             1);
   EXPECT_NE(output.find("/nonexistent/repo is not a directory"), std::string::npos) << output;
+  // Half-built servers shut down cleanly (exit 1 with the reason, no crash).
+  const std::string state = testing::MakeTempDir("bad_flags");
+  EXPECT_EQ(testing::RunCommand({FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--metrics-listen",
+                                 "127.0.0.1:0", "--state-dir", state, "--jobs-database",
+                                 "mysql://nowhere/jobs"},
+                                &output),
+            1)
+      << output;
+  EXPECT_NE(output.find("mysql"), std::string::npos) << output;
+  EXPECT_EQ(testing::RunCommand({FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--state-dir", state,
+                                 "--metrics-listen", "no-port-here"},
+                                &output),
+            1)
+      << output;
+  EXPECT_NE(output.find("--metrics-listen must be HOST:PORT"), std::string::npos) << output;
   EXPECT_EQ(testing::RunCommand({FRINGE_SERVER_BIN, "--workers", "-3"}, &output), 2) << output;
   EXPECT_NE(output.find("workers"), std::string::npos) << output;
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "models/model_config.h"
 #include "tests/support/test_repository.h"
@@ -94,6 +96,102 @@ TEST(ModelRepositoryTest, EmptyOrMissingRootFails) {
   EXPECT_EQ(Open("/nonexistent/repo")->LoadAll().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Open(testing::MakeTempDir("repo_empty"))->LoadAll().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace fringe
+
+namespace fringe {
+namespace {
+
+// Resident set size of this process in bytes (Linux).
+double ResidentBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+std::unique_ptr<ModelRepository> LoadedRepository(const std::string& root) {
+  ModelRepository::Options options;
+  options.root = root;
+  auto repo = ModelRepository::Create(options, ModelRegistry::WithBuiltins());
+  EXPECT_TRUE(repo.ok());
+  EXPECT_TRUE((*repo)->LoadAll().ok());
+  return *std::move(repo);
+}
+
+TEST(ModelLifecycleTest, PromoteRollbackAndPolicySurvivesARestart) {
+  const std::string root = testing::MakeTempDir("lifecycle");
+  for (int v = 1; v <= 3; ++v)
+    testing::WriteUNetVersion(root, "m", v, testing::TinyUNetConfig(), v);
+  auto repo = LoadedRepository(root);
+  EXPECT_EQ(repo->Get("m", 0)->version, 3);
+  ASSERT_TRUE(repo->Promote("m", 1).ok());
+  EXPECT_EQ(repo->Get("m", 0)->version, 1);
+  ASSERT_TRUE(repo->Promote("m", 2).ok());
+  EXPECT_EQ(repo->Get("m", 0)->version, 2);
+  auto back = repo->Rollback("m");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->serving_version(), 1);
+  back = repo->Rollback("m");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->serving_version(), 3);  // What served before the first promote.
+  EXPECT_EQ(repo->Rollback("m").status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(repo->Promote("m", 2).ok());
+  EXPECT_EQ(repo->Promote("m", 9).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo->Get("m", 0)->version, 2);  // A failed promote changes nothing.
+  repo.reset();
+  auto restarted = LoadedRepository(root);
+  EXPECT_EQ(restarted->Get("m", 0)->version, 2);
+  EXPECT_EQ(restarted->Describe("m", 0)->pinned_version(), 2);
+  ASSERT_TRUE(restarted->Promote("m", 0).ok());  // Back to "latest".
+  EXPECT_EQ(restarted->Get("m", 0)->version, 3);
+}
+
+TEST(ModelLifecycleTest, RescanLoadsNewVersionsAndDropsVanishedOnes) {
+  const std::string root = testing::MakeTempDir("rescan");
+  testing::WriteUNetVersion(root, "m", 1, testing::TinyUNetConfig());
+  auto repo = LoadedRepository(root);
+  int changes = 0;
+  repo->SetOnChange([&] { ++changes; });
+  EXPECT_EQ(repo->Rescan(), 0);
+  testing::WriteUNetVersion(root, "m", 2, testing::TinyUNetConfig(), 2);
+  testing::WriteTextFile(root + "/m/3/config.pbtxt", "not a config");
+  EXPECT_EQ(repo->Rescan(), 2);
+  EXPECT_EQ(changes, 1);
+  EXPECT_EQ(repo->Get("m", 0)->version, 2);  // The broken 3 never serves.
+  EXPECT_EQ(repo->Get("m", 3).status().code(), absl::StatusCode::kFailedPrecondition);
+  std::filesystem::remove_all(root + "/m/2");
+  EXPECT_EQ(repo->Rescan(), 1);
+  EXPECT_EQ(repo->Get("m", 0)->version, 1);
+  std::filesystem::remove_all(root + "/m/1");
+  repo->Rescan();  // The last ready version of the default model is never dropped.
+  EXPECT_TRUE(repo->Get("m", 1).ok());
+}
+
+TEST(ModelLifecycleTest, UnloadReturnsTheMemory) {
+  const std::string root = testing::MakeTempDir("unload");
+  testing::WriteUNetVersion(root, "m", 1, testing::TinyUNetConfig());
+  v1::ModelConfig big = testing::TinyUNetConfig();
+  big.mutable_unet()->set_depth(4);
+  big.mutable_unet()->set_base_filters(32);  // ~7.8 M parameters: tens of MB with its plan.
+  big.set_tile_size(64);
+  testing::WriteUNetVersion(root, "m", 2, big);
+  auto repo = LoadedRepository(root);
+  const double loaded = ResidentBytes();
+  auto unloaded = repo->Unload("m", 2);
+  ASSERT_TRUE(unloaded.ok()) << unloaded.status();
+  EXPECT_EQ(unloaded->versions(1).state(), v1::MODEL_STATE_UNLOADED);
+  const double after = ResidentBytes();
+  EXPECT_LT(after, loaded - 20e6) << "loaded " << loaded / 1e6 << " MB, after " << after / 1e6;
+  EXPECT_EQ(repo->Get("m", 0)->version, 1);
+  EXPECT_EQ(repo->Unload("m", 1).status().code(), absl::StatusCode::kFailedPrecondition)
+      << "the last ready version of the default model must stay";
+  ASSERT_TRUE(repo->Load("m", 2).ok());
+  EXPECT_EQ(repo->Get("m", 0)->version, 2);
 }
 
 }  // namespace

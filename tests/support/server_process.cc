@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -65,9 +66,23 @@ ServerProcess::ServerProcess(const std::string& binary, const std::string& repos
   const std::string dir = MakeTempDir("fringe_server");
   const std::string port_file = dir + "/port";
   log_path_ = dir + "/server.log";
+  const std::string metrics_port_file = dir + "/metrics_port";
   std::vector<std::string> argv = {binary,     "--listen",    "127.0.0.1:0", "--repository",
                                    repository, "--port-file", port_file};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  // Defaults that keep parallel test servers apart, unless the test chose its own.
+  const auto given = [&](const std::string& flag) {
+    return std::find(extra_args.begin(), extra_args.end(), flag) != extra_args.end();
+  };
+  if (!given("--metrics-listen")) {
+    argv.insert(argv.end(),
+                {"--metrics-listen", "127.0.0.1:0", "--metrics-port-file", metrics_port_file});
+  }
+  state_dir_ = dir + "/state";
+  for (size_t i = 0; i + 1 < extra_args.size(); ++i) {
+    if (extra_args[i] == "--state-dir") state_dir_ = extra_args[i + 1];
+  }
+  if (!given("--state-dir")) argv.insert(argv.end(), {"--state-dir", state_dir_});
   pid_ = Spawn(argv, log_path_);
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -85,6 +100,10 @@ ServerProcess::ServerProcess(const std::string& binary, const std::string& repos
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+  }
+  if (!given("--metrics-listen")) {
+    std::ifstream in(metrics_port_file);
+    in >> metrics_port_;
   }
   FringeClient::Options options;
   options.target = address();

@@ -1,0 +1,218 @@
+// The scheduler seen from clients over a real socket: a live stream stays fast while a batch
+// flood runs, a full queue answers RESOURCE_EXHAUSTED with a retry hint and loses nothing,
+// and a cancelled stream's queued tiles leave the queue at once.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "client/fringe_client.h"
+#include "fringe/v1/segmentation.grpc.pb.h"
+#include "tests/support/server_process.h"
+#include "tests/support/test_repository.h"
+
+namespace fringe {
+namespace {
+
+using testing::MakeTempDir;
+using testing::ServerProcess;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::string MakeRepository() {
+  const std::string root = MakeTempDir("sched_repo");
+  testing::WriteUNetVersion(root, "default", 1, testing::TinyUNetConfig());
+  return root;
+}
+
+v1::SegmentRequest Frame(const std::string& id, int side, v1::Priority priority,
+                         const std::string& client) {
+  v1::SegmentRequest request;
+  request.set_id(id);
+  request.set_priority(priority);
+  request.set_client_id(client);
+  cv::Mat frame(side, side, CV_32F);
+  cv::randu(frame, 0, 1);
+  *request.mutable_image() = *MakeWireImage(frame);
+  return request;
+}
+
+std::unique_ptr<v1::Segmentation::Stub> Stub(const ServerProcess& server) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  // A channel per stub: the flood and the live client do not share a connection.
+  args.SetInt("grpc.use_local_subchannel_pool", 1);
+  return v1::Segmentation::NewStub(
+      grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args));
+}
+
+double Percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+}
+
+TEST(SchedulingTest, LiveTilesOvertakeABatchFlood) {
+  ServerProcess server(FRINGE_SERVER_BIN, MakeRepository(), {"--intra-op-threads", "1"});
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<double> batch_ms;
+  std::vector<std::thread> flood;
+  for (int t = 0; t < 6; ++t) {
+    flood.emplace_back([&, t] {
+      auto stub = Stub(server);
+      const v1::SegmentRequest request =
+          Frame("b" + std::to_string(t), 384, v1::PRIORITY_BATCH, "flood-" + std::to_string(t));
+      while (!stop) {
+        grpc::ClientContext context;
+        v1::SegmentResponse response;
+        const auto start = Clock::now();
+        if (stub->Segment(&context, request, &response).ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          batch_ms.push_back(
+              std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(500ms);  // Let the batch queue fill.
+  auto stub = Stub(server);
+  std::vector<double> live_ms;
+  for (int i = 0; i < 30; ++i) {
+    grpc::ClientContext context;
+    v1::SegmentResponse response;
+    const auto start = Clock::now();
+    ASSERT_TRUE(
+        stub->Segment(&context, Frame("live", 64, v1::PRIORITY_LIVE, "scope"), &response).ok());
+    live_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    std::this_thread::sleep_for(20ms);
+  }
+  stop = true;
+  for (auto& t : flood) t.join();
+  ASSERT_GE(batch_ms.size(), 5u);
+  const double live_p99 = Percentile(live_ms, 0.99), batch_p50 = Percentile(batch_ms, 0.5);
+  // A live tile waits for at most the batch frame already running; a batch frame waits for
+  // the five others ahead of it as well.
+  EXPECT_LT(live_p99, batch_p50) << "live p99 " << live_p99 << " ms, batch p50 " << batch_p50;
+}
+
+TEST(SchedulingTest, FullQueueRejectsWithRetryHintAndLosesNothing) {
+  ServerProcess server(FRINGE_SERVER_BIN, MakeRepository(),
+                       {"--config", [] {
+                          const std::string path = MakeTempDir("sched_cfg") + "/server.pbtxt";
+                          testing::WriteTextFile(path, "max_queue: 3\nretry_after_ms: 250\n");
+                          return path;
+                        }()});
+  constexpr int kCalls = 24;
+  std::atomic<int> ok{0}, exhausted{0}, other{0};
+  std::mutex mu;
+  std::set<std::string> ids;
+  std::vector<std::string> hints;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCalls; ++i) {
+    threads.emplace_back([&, i] {
+      auto stub = Stub(server);
+      grpc::ClientContext context;
+      v1::SegmentResponse response;
+      const std::string id = "call-" + std::to_string(i);
+      const grpc::Status status =
+          stub->Segment(&context, Frame(id, 256, v1::PRIORITY_BATCH, id), &response);
+      std::lock_guard<std::mutex> lock(mu);
+      if (status.ok()) {
+        ++ok;
+        EXPECT_TRUE(ids.insert(response.id()).second) << "answered twice: " << response.id();
+        EXPECT_EQ(response.id(), id);
+      } else if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        ++exhausted;
+        auto hint = context.GetServerTrailingMetadata().find("retry-after-ms");
+        hints.push_back(hint == context.GetServerTrailingMetadata().end()
+                            ? ""
+                            : std::string(hint->second.data(), hint->second.size()));
+        EXPECT_NE(status.error_message().find("queue is full"), std::string::npos);
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok + exhausted, kCalls);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(exhausted.load(), 0);
+  EXPECT_GT(ok.load(), 0);
+  for (const std::string& h : hints) EXPECT_EQ(h, "250");
+}
+
+TEST(SchedulingTest, CancellingAStreamEmptiesItsQueuedTiles) {
+  ServerProcess server(FRINGE_SERVER_BIN, MakeRepository(), {"--intra-op-threads", "1"});
+  auto stub = Stub(server);
+  grpc::ClientContext context;
+  auto stream = stub->SegmentStream(&context);
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(stream->Write(Frame("t" + std::to_string(i), 512, v1::PRIORITY_BATCH, "cam")));
+  }
+  httplib::Client http("127.0.0.1", server.metrics_port());
+  auto queued = [&] {
+    auto res = http.Get("/metrics");
+    const std::string key = "\nfringe_queue_depth{class=\"batch\"} ";
+    const size_t at = res->body.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(res->body.substr(at + key.size()));
+  };
+  const auto deadline = Clock::now() + 10s;
+  while (queued() < 5 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  ASSERT_GE(queued(), 5) << "the tiles never queued up";
+  context.TryCancel();
+  const auto cancelled = Clock::now();
+  while (queued() > 0 && Clock::now() - cancelled < 5s) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(queued(), 0);
+  // Well before the ~10 queued frames could have run.
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - cancelled).count(), 2.0);
+  stream->Finish();
+  // And the server keeps serving.
+  auto client = FringeClient::Create({server.address()});
+  EXPECT_TRUE(client->Segment(Frame("after", 64, v1::PRIORITY_LIVE, "x")).ok());
+}
+
+TEST(SchedulingTest, StreamedTilesCanCarryTheirRelevance) {
+  ServerProcess server(FRINGE_SERVER_BIN, MakeRepository());
+  auto client = FringeClient::Create({server.address()});
+  std::vector<v1::SegmentRequest> requests;
+  for (const char* target : {"", "box=8,8,40,40,class=1", "pixel=3,4,contrastive", "bogus=1"}) {
+    v1::SegmentRequest r = Frame(std::string("x-") + target, 72, v1::PRIORITY_LIVE, "scope");
+    r.mutable_explain()->set_method("gradient");
+    r.mutable_explain()->set_target(target);
+    requests.push_back(r);
+  }
+  requests.push_back(Frame("plain", 72, v1::PRIORITY_LIVE, "scope"));
+  size_t next = 0;
+  std::vector<v1::SegmentResponse> responses;
+  const absl::Status status = client->SegmentStream(
+      [&](v1::SegmentRequest* r) {
+        if (next == requests.size()) return false;
+        *r = requests[next++];
+        return true;
+      },
+      [&](v1::SegmentResponse&& r) { responses.push_back(std::move(r)); }, 4);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(responses.size(), 5u);
+  for (int i = 0; i < 3; ++i) {
+    const v1::SegmentResponse& r = responses[i];
+    ASSERT_FALSE(r.has_error()) << r.error().message();
+    ASSERT_TRUE(r.has_explanation()) << r.id();
+    EXPECT_EQ(r.explanation().method(), "gradient");
+    EXPECT_EQ(r.explanation().relevance().shape(0), 72);
+    EXPECT_EQ(r.explanation().relevance().shape(1), 72);
+    EXPECT_EQ(r.mask().shape(0), 72);  // Still segmented.
+  }
+  EXPECT_EQ(responses[3].error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(responses[3].error().message().find("bogus"), std::string::npos);
+  EXPECT_FALSE(responses[4].has_explanation());
+  EXPECT_FALSE(responses[4].has_error());
+}
+
+}  // namespace
+}  // namespace fringe
