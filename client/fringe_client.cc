@@ -131,9 +131,8 @@ absl::StatusOr<v1::ModelDescription> FringeClient::ModelLifecycle(const std::str
   v1::ModelVersionRequest request;
   request.set_name(name);
   request.set_version(version);
-  using Method = grpc::Status (v1::Models::Stub::*)(grpc::ClientContext*,
-                                                    const v1::ModelVersionRequest&,
-                                                    v1::ModelDescription*);
+  using Method = grpc::Status (v1::Models::Stub::*)(
+      grpc::ClientContext*, const v1::ModelVersionRequest&, v1::ModelDescription*);
   Method method = nullptr;
   if (op == "load") method = &v1::Models::Stub::Load;
   if (op == "unload") method = &v1::Models::Stub::Unload;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "models/fcn8s.h"
 #include "models/fcn8s_io.h"
+#include "models/model_config.h"
 #include "models/segmentation_net.h"
 #include "models/unet.h"
 #include "models/unet_io.h"
@@ -166,9 +167,13 @@ absl::Status WriteInitialUNetWeights(const v1::ModelConfig& config, const std::s
   return absl::OkStatus();
 }
 
-absl::Status WriteInitialWeights(const v1::ModelConfig& config, const std::string& weights_path,
+absl::Status WriteInitialWeights(const v1::ModelConfig& config_in, const std::string& weights_path,
                                  uint64_t seed, const std::string& vgg16_weights,
                                  std::string* summary) {
+  // Unset fields (e.g. fcn8s.fc6_kernel) mean their defaults, as when the version loads.
+  v1::ModelConfig config = config_in;
+  ApplyModelConfigDefaults(&config);
+  if (absl::Status s = ValidateModelConfig(config); !s.ok()) return s;
   if (config.architecture() == "unet" && vgg16_weights.empty()) {
     return WriteInitialUNetWeights(config, weights_path, seed);
   }

@@ -42,10 +42,10 @@ absl::StatusOr<std::shared_ptr<const Explainer>> ExplanationEngine::ExplainerFor
       return it->second.explainer;
     }
   }
-  if (model.config.architecture() != "unet") {
+  if (model.config.architecture() != "unet" && model.config.architecture() != "fcn8s") {
     return absl::FailedPreconditionError(
         absl::StrCat("model \"", model.name, "\" is a \"", model.config.architecture(),
-                     "\"; the attribution engine explains \"unet\" models"));
+                     "\"; the attribution engine explains \"unet\" and \"fcn8s\" models"));
   }
   // Built outside the lock: loading takes a while and two racing loads are harmless.
   FRINGE_ASSIGN_OR_RETURN(std::unique_ptr<Explainer> loaded,

@@ -75,6 +75,7 @@ absl::StatusOr<std::unique_ptr<FringeServer>> FringeServer::Start(const v1::Serv
   runner.server_id = config.server_id();
   runner.paths = paths;
   runner.max_running = config.max_running_jobs();
+  runner.memory_budget_bytes = config.training_memory_budget_mb() << 20;
   s->job_runner_ = std::make_unique<JobRunner>(s->job_store_.get(), s->scheduler_.get(),
                                                s->repository_.get(), s->metrics_.get(), runner);
   JobStore* job_store = s->job_store_.get();

@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
   app.add_option("--jobs-database", jobs_database,
                  "sqlite:PATH or postgresql://... [sqlite:<state-dir>/jobs.db]");
   app.add_option("--server-id", server_id, "This server's name in a shared job queue");
+  int64_t training_memory_budget_mb = -1;
+  CLI::Option* budget_flag =
+      app.add_option("--training-memory-budget-mb", training_memory_budget_mb,
+                     "Training stops before the process exceeds this resident size; 0 = none [0]");
   app.add_option("--drain-seconds", drain_seconds,
                  "On SIGTERM/SIGINT, how long in-flight calls may finish [30]");
   app.add_option("--log-level", log_level, "debug, info, warn or error [info]");
@@ -103,6 +107,7 @@ int main(int argc, char** argv) {
   if (!state_dir.empty()) config.set_state_dir(state_dir);
   if (!jobs_database.empty()) config.set_jobs_database(jobs_database);
   if (!server_id.empty()) config.set_server_id(server_id);
+  if (budget_flag->count() > 0) config.set_training_memory_budget_mb(training_memory_budget_mb);
   if (absl::Status s = fringe::FinalizeServerConfig(&config); !s.ok()) {
     spdlog::error("config_error error=\"{}\"", std::string(s.message()));
     return 2;

@@ -82,6 +82,9 @@ absl::Status FinalizeServerConfig(v1::ServerConfig* config) {
     return absl::InvalidArgumentError("max_running_jobs must be >= 0");
   }
   if (config->state_dir().empty()) return absl::InvalidArgumentError("state_dir is empty");
+  if (config->training_memory_budget_mb() < 0) {
+    return absl::InvalidArgumentError("training_memory_budget_mb must be >= 0");
+  }
   if (config->jobs_database().empty()) {
     config->set_jobs_database(absl::StrCat("sqlite:", config->state_dir(), "/jobs.db"));
   }

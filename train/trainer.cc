@@ -585,6 +585,15 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
   }
   while (step_ < config_.steps() && !stop) {
     if (options_.before_step) options_.before_step();
+    // A stop raised while waiting for the step (server shutdown, memory budget, Ctrl-C) ends
+    // the run before the step, keeping what was trained so far.
+    if (options_.stop_requested && options_.stop_requested->load()) {
+      cancelled = true;
+      if (step_ > 0) {
+        if (absl::Status s = SaveCheckpoint(); !s.ok()) return s;
+      }
+      break;
+    }
     Batch batch;
     if (options_.prefetch) {
       batch = next.get();

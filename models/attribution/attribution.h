@@ -59,12 +59,15 @@ struct AttributionTarget {
 //        "rule.encoder=alpha-beta". Rules: zero, epsilon, gamma, alpha-beta, zplus, flat,
 //        wsquare, zbox. Groups: first (down.0.first), encoder (other down.* and bottleneck.*
 //        convolutions), upsample (up.*, the transposed convolutions), decoder (up_blocks.*),
-//        head. A layer name beats a group.
+//        head. FCN8s: first (conv1_1), encoder (conv1_2..conv5_3, fc6, fc7), decoder
+//        (score_fr, score_pool4, score_pool3), upsample (upscore2, upscore_pool4), head
+//        (upscore8). A layer name beats a group.
 //   integrated-gradients: steps (64), baseline (0 = the standardised mean), batch (8).
 //   smoothgrad: samples (16), noise (0.15, sigma as a fraction of the input's max - min),
 //        seed (0), batch (8).
 //   grad-cam: layer ("bottleneck"; any block or convolution name such as "down.1",
-//        "up_blocks.0", "up.1", "down.0.second"), relu (true).
+//        "up_blocks.0", "up.1", "down.0.second"; FCN8s: "fc7", or "conv3_2", "pool4",
+//        "score_pool4", "fuse_pool3", ...), relu (true).
 //   occlusion: patch (8), stride (patch / 2), baseline (0), batch (16).
 //   frequency-occlusion: bands ("lo:hi,..." in cycles/pixel), or bands_nm ("d_lo:d_hi,..."
 //        lattice spacings in nm, needs pixel_size_nm, default the model config's), or
@@ -105,15 +108,24 @@ struct Attribution {
 // Every method name Explain() accepts.
 std::vector<std::string> KnownAttributionMethods();
 
-// Attribution over one loaded U-Net version. Holds its own BatchNorm-folded copy of the
-// weights and the LRP rule weights precomputed from it; independent of the serving model.
+// Attribution over one loaded U-Net or FCN8s version (or a TorchScript model). Holds its own
+// BatchNorm-folded copy of the weights and the LRP rule weights precomputed from it; independent of
+// the serving model.
 class Explainer {
  public:
-  // Loads `version_dir`/weights.pt (as written by torch::save for the U-Net `config`
-  // describes). INVALID_ARGUMENT for an architecture other than "unet" or weights that do not
-  // match the config; NOT_FOUND when the weights file is missing.
+  // Loads `version_dir`/weights.pt (as written by torch::save for the U-Net or FCN8s
+  // `config` describes). INVALID_ARGUMENT for an architecture other than "unet" and
+  // "fcn8s" or weights that do not match the config; NOT_FOUND when the weights file is
+  // missing.
   static absl::StatusOr<std::unique_ptr<Explainer>> Load(const v1::ModelConfig& config,
                                                          const std::string& version_dir);
+  // A user's TorchScript model at `path` (one input N x 1 x H x W, output N x C x H x W
+  // logits; frames must be multiples of `input_multiple`). Gradient methods, occlusion and
+  // frequency occlusion work on it; LRP and Grad-CAM need the layer structure and are refused
+  // (FAILED_PRECONDITION / INVALID_ARGUMENT). NOT_FOUND for a missing file, INVALID_ARGUMENT
+  // for one torch cannot load or a model whose output is not logits of the input's size.
+  static absl::StatusOr<std::unique_ptr<Explainer>> LoadTorchScript(const std::string& path,
+                                                                    int input_multiple = 1);
   ~Explainer();
   Explainer(const Explainer&) = delete;
   Explainer& operator=(const Explainer&) = delete;
@@ -127,7 +139,8 @@ class Explainer {
 
   int input_multiple() const;
   int num_classes() const;
-  // Layer names in forward order ("down.0.first", ..., "up.0", ..., "head").
+  // Layer names in forward order ("down.0.first", ..., "up.0", ..., "head"; FCN8s "conv1_1",
+  // ..., "upscore8"); empty for a TorchScript model.
   std::vector<std::string> layer_names() const;
 
  private:

@@ -4,12 +4,10 @@
 #include <utility>
 
 namespace fringe::attribution {
-namespace {
 
 namespace nn = torch::nn;
 
-// Weight and bias of a ConvBnRelu with its BatchNorm folded in (copies; the module keeps its
-// own). y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta is conv'(x) with
+// y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta is conv'(x) with
 // w' = w * s, b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps) per output channel.
 std::pair<torch::Tensor, torch::Tensor> FoldedConv(ConvBnRelu& layer) {
   torch::Tensor w = layer->conv->weight.detach().clone();
@@ -24,8 +22,6 @@ std::pair<torch::Tensor, torch::Tensor> FoldedConv(ConvBnRelu& layer) {
   return {w.contiguous(), b.contiguous()};
 }
 
-}  // namespace
-
 int64_t LinearLayer::in_channels() const {
   return kind == Kind::kConv ? weight.size(1) : weight.size(0);
 }
@@ -36,7 +32,7 @@ int64_t LinearLayer::out_channels() const {
 
 torch::Tensor LinearLayer::Apply(const torch::Tensor& x, const torch::Tensor& w) const {
   if (kind == Kind::kConv) return torch::conv2d(x, w, {}, 1, padding, dilation);
-  return torch::conv_transpose2d(x, w, {}, 2);
+  return torch::conv_transpose2d(x, w, {}, stride);
 }
 
 torch::Tensor LinearLayer::AdjointWeight(const torch::Tensor& w) const {
@@ -52,8 +48,10 @@ torch::Tensor LinearLayer::ApplyAdjoint(const torch::Tensor& s,
     const int64_t pad = dilation * (weight.size(2) - 1) - padding;
     return torch::conv2d(s, adjoint_w, {}, 1, pad, dilation);
   }
-  // k = stride = 2: the windows do not overlap, the adjoint is the strided convolution.
-  return torch::conv2d(s, adjoint_w, {}, 2);
+  // conv_transpose2d is by definition the adjoint of conv2d with the same weights and stride
+  // (overlapping windows or not, e.g. FCN8s's 4x4/2), so the adjoint is the strided
+  // convolution; without padding its output is exactly the transposed convolution's input.
+  return torch::conv2d(s, adjoint_w, {}, stride);
 }
 
 CanonicalUNet::CanonicalUNet(UNet& net) : depth_(net->options().depth) {
@@ -133,7 +131,7 @@ torch::Tensor CanonicalUNet::Run(int index, const torch::Tensor& x, ForwardTrace
   const torch::Tensor z =
       layer.kind == LinearLayer::Kind::kConv
           ? torch::conv2d(x, layer.weight, layer.bias, 1, layer.padding, layer.dilation)
-          : torch::conv_transpose2d(x, layer.weight, layer.bias, 2);
+          : torch::conv_transpose2d(x, layer.weight, layer.bias, layer.stride);
   if (trace != nullptr) {
     trace->inputs[index] = x;
     trace->pre_activations[index] = z;

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/unet.h"
@@ -20,7 +21,8 @@ namespace fringe::attribution {
 struct LinearLayer {
   enum class Kind {
     kConv,        // Stride-1 convolution, k x k, padding = dilation * (k - 1) / 2.
-    kTransposed,  // 2x2 / stride-2 transposed convolution (the decoder's up-sampling).
+    kTransposed,  // k x k / stride-s transposed convolution, no padding (the U-Net's 2x2/2
+                  // up-sampling, FCN8s's fixed bilinear 4x4/2 and 16x16/8).
   };
   std::string name;   // Module path: "down.0.first", "bottleneck.second", "up.1", "head".
   std::string group;  // Composite position: "first", "encoder", "upsample", "decoder", "head".
@@ -29,6 +31,7 @@ struct LinearLayer {
   torch::Tensor bias;    // [out].
   int64_t padding = 0;
   int64_t dilation = 1;
+  int64_t stride = 2;             // kTransposed only.
   bool relu = true;               // Followed by a ReLU (all but the transposed convs and head).
   bool nonnegative_input = true;  // Its input is >= 0 (post-ReLU); false for the first layer
                                   // and for the decoder convs that read cat(up, skip).
@@ -40,11 +43,15 @@ struct LinearLayer {
   // Weights in the layout ApplyAdjoint expects: for a stride-1 convolution the adjoint is a
   // convolution with the kernel flipped and in/out swapped (padding d(k-1) - p), so it runs
   // on the same fast forward-convolution path; for the transposed convolution it is the
-  // stride-2 convolution with the same weights.
+  // stride-s convolution with the same weights.
   torch::Tensor AdjointWeight(const torch::Tensor& w) const;
   // The adjoint (transpose) of Apply: <Apply(x, w), s> == <x, ApplyAdjoint(s, AdjointWeight(w))>.
   torch::Tensor ApplyAdjoint(const torch::Tensor& s, const torch::Tensor& adjoint_w) const;
 };
+
+// Weight and bias of a ConvBnRelu with its BatchNorm (eval statistics) folded in; copies, the
+// module keeps its own.
+std::pair<torch::Tensor, torch::Tensor> FoldedConv(ConvBnRelu& layer);
 
 // Everything the LRP backward pass reads, recorded by CanonicalUNet::Forward.
 struct ForwardTrace {
@@ -59,7 +66,25 @@ struct ForwardTrace {
 // "up_blocks.1").
 using ActivationObserver = std::function<void(const std::string&, const torch::Tensor&)>;
 
-class CanonicalUNet {
+// What the function-style attribution methods (gradient_methods.h) need from a network: a
+// differentiable forward pass to logits that can show named activations to an observer. The
+// canonical U-Net and FCN8s implement it, and so does a user's TorchScript model.
+class DifferentiableNet {
+ public:
+  virtual ~DifferentiableNet() = default;
+  // Logits N x C x H x W for N x in_channels x H x W input; differentiable with respect to
+  // `x`. `observer` may be null.
+  virtual torch::Tensor Logits(const torch::Tensor& x,
+                               const ActivationObserver& observer) const = 0;
+  // Names the observer sees, in forward order (empty when the network is opaque).
+  virtual std::vector<std::string> ActivationNames() const = 0;
+  // Grad-CAM's default layer ("" when there is none).
+  virtual std::string DefaultCamLayer() const = 0;
+  virtual int num_classes() const = 0;
+  virtual int input_multiple() const = 0;
+};
+
+class CanonicalUNet : public DifferentiableNet {
  public:
   // Copies the module's weights and folds BatchNorm (eval statistics) into them; `net` is
   // not modified and may be folded already.
@@ -70,10 +95,15 @@ class CanonicalUNet {
   torch::Tensor Forward(const torch::Tensor& x, ForwardTrace* trace = nullptr,
                         const ActivationObserver& observer = nullptr) const;
 
+  torch::Tensor Logits(const torch::Tensor& x, const ActivationObserver& observer) const override {
+    return Forward(x, nullptr, observer);
+  }
+
   const std::vector<LinearLayer>& layers() const { return layers_; }
   int depth() const { return depth_; }
-  int num_classes() const { return static_cast<int>(layers_.back().out_channels()); }
-  int input_multiple() const { return 1 << depth_; }
+  int num_classes() const override { return static_cast<int>(layers_.back().out_channels()); }
+  int input_multiple() const override { return 1 << depth_; }
+  std::string DefaultCamLayer() const override { return "bottleneck"; }
   // Indices into layers() (forward order).
   int DownFirst(int level) const { return 2 * level; }
   int DownSecond(int level) const { return 2 * level + 1; }
@@ -84,7 +114,7 @@ class CanonicalUNet {
   int UpSecond(int i) const { return Up(i) + 2; }
   int Head() const { return 5 * depth_ + 2; }
   // Names Forward's observer sees, in forward order.
-  std::vector<std::string> ActivationNames() const;
+  std::vector<std::string> ActivationNames() const override;
 
  private:
   torch::Tensor Run(int index, const torch::Tensor& x, ForwardTrace* trace,

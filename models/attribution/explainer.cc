@@ -13,17 +13,23 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "models/attribution/attribution.h"
+#include "models/attribution/canonical_fcn8s.h"
 #include "models/attribution/canonical_unet.h"
 #include "models/attribution/gradient_methods.h"
 #include "models/attribution/lrp.h"
+#include "models/attribution/torchscript_net.h"
+#include "models/fcn8s.h"
 #include "models/model_config.h"
+#include "models/segmentation_net.h"
 #include "models/unet.h"
 #include "models/unet_io.h"
 
 namespace fringe {
 namespace {
 
+using attribution::CanonicalFCN8s;
 using attribution::CanonicalUNet;
+using attribution::DifferentiableNet;
 using attribution::LrpEngine;
 using attribution::MethodResult;
 using attribution::TargetSpec;
@@ -198,7 +204,8 @@ std::vector<std::string> KnownAttributionMethods() {
 
 struct Explainer::Impl {
   v1::ModelConfig config;
-  std::shared_ptr<const CanonicalUNet> net;
+  std::shared_ptr<const DifferentiableNet> net;
+  // Null for a TorchScript model: no layer structure, no LRP.
   std::unique_ptr<LrpEngine> lrp;
 
   absl::StatusOr<TargetSpec> MakeTarget(const torch::Tensor& x,
@@ -214,25 +221,54 @@ absl::StatusOr<std::unique_ptr<Explainer>> Explainer::Load(const v1::ModelConfig
                                                            const std::string& version_dir) {
   v1::ModelConfig config = config_in;
   ApplyModelConfigDefaults(&config);
-  if (config.architecture() != "unet") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "attribution needs a \"unet\" model; this one is \"", config.architecture(), "\""));
+  const std::string& architecture = config.architecture();
+  if (architecture != "unet" && architecture != "fcn8s") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("attribution needs a \"unet\" or \"fcn8s\" model; this one is \"",
+                     architecture, "\" (TorchScript models: Explainer::LoadTorchScript)"));
   }
   FRINGE_RETURN_IF_ERROR(ValidateModelConfig(config));
   const std::string weights_path = version_dir + "/weights.pt";
-  FRINGE_ASSIGN_OR_RETURN(UNet net, LoadUNetWeights(config, weights_path));
   auto impl = std::make_unique<Impl>();
   impl->config = config;
-  try {
-    net->eval();
-    impl->net = std::make_shared<const CanonicalUNet>(net);
-    impl->lrp = std::make_unique<LrpEngine>(impl->net);
-  } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot load U-Net weights from ", weights_path,
-                                                   ": ", e.what_without_backtrace()));
+  if (architecture == "unet") {
+    FRINGE_ASSIGN_OR_RETURN(UNet net, LoadUNetWeights(config, weights_path));
+    try {
+      net->eval();
+      auto canonical = std::make_shared<const CanonicalUNet>(net);
+      impl->lrp = std::make_unique<LrpEngine>(canonical);
+      impl->net = std::move(canonical);
+    } catch (const c10::Error& e) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot load U-Net weights from ", weights_path, ": ", e.what_without_backtrace()));
+    }
+  } else {
+    FRINGE_ASSIGN_OR_RETURN(SegmentationNet loaded, LoadSegmentationNet(config, weights_path));
+    auto module = std::dynamic_pointer_cast<FCN8sImpl>(loaded.module);
+    if (!module) return absl::InternalError("LoadSegmentationNet(fcn8s) returned no FCN8s");
+    try {
+      FCN8s net(module);
+      net->eval();
+      auto canonical = std::make_shared<const CanonicalFCN8s>(net);
+      impl->lrp = std::make_unique<LrpEngine>(canonical);
+      impl->net = std::move(canonical);
+    } catch (const c10::Error& e) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot load FCN8s weights from ", weights_path, ": ", e.what_without_backtrace()));
+    }
   }
   // The constructor is private (Load is the only way to build one), so make_unique cannot
   // reach it.
+  return std::unique_ptr<Explainer>(new Explainer(std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<Explainer>> Explainer::LoadTorchScript(const std::string& path,
+                                                                      int input_multiple) {
+  FRINGE_ASSIGN_OR_RETURN(std::unique_ptr<attribution::TorchScriptNet> net,
+                          attribution::TorchScriptNet::Load(path, input_multiple));
+  auto impl = std::make_unique<Impl>();
+  impl->config.set_architecture("torchscript");
+  impl->net = std::move(net);
   return std::unique_ptr<Explainer>(new Explainer(std::move(impl)));
 }
 
@@ -241,7 +277,9 @@ int Explainer::num_classes() const { return impl_->net->num_classes(); }
 
 std::vector<std::string> Explainer::layer_names() const {
   std::vector<std::string> names;
-  for (const auto& layer : impl_->net->layers()) names.push_back(layer.name);
+  if (impl_->lrp) {
+    for (const auto& layer : impl_->lrp->layers()) names.push_back(layer.name);
+  }
   return names;
 }
 
@@ -266,7 +304,7 @@ absl::StatusOr<TargetSpec> Explainer::Impl::MakeTarget(const torch::Tensor& x,
   switch (target.kind) {
     case AttributionTarget::Kind::kPredicted: {
       torch::NoGradGuard no_grad;
-      const torch::Tensor predicted = (net->Forward(x).argmax(1, /*keepdim=*/true) == c);
+      const torch::Tensor predicted = (net->Logits(x, nullptr).argmax(1, /*keepdim=*/true) == c);
       spec.region = predicted.to(torch::kFloat32);
       return spec;
     }
@@ -346,6 +384,12 @@ absl::StatusOr<Attribution> Explainer::Impl::Run(const torch::Tensor& x, const T
   MethodResult result;
 
   if (method.rfind("lrp", 0) == 0) {
+    if (!lrp) {
+      return absl::FailedPreconditionError(
+          "LRP needs the layer structure; TorchScript models support gradient methods "
+          "(gradient, gradient-x-input, integrated-gradients, smoothgrad, occlusion, "
+          "frequency-occlusion)");
+    }
     std::string composite = method == "lrp" ? "" : method.substr(4);
     if (method == "lrp") {
       FRINGE_ASSIGN_OR_RETURN(composite, params.String("composite", kDefaultComposite,
@@ -379,11 +423,11 @@ absl::StatusOr<Attribution> Explainer::Impl::Run(const torch::Tensor& x, const T
       options.low = low;
       options.high = high;
     }
-    FRINGE_ASSIGN_OR_RETURN(
-        options.rules, attribution::ResolveLrpRules(*net, composite, params.Prefixed("rule.")));
+    FRINGE_ASSIGN_OR_RETURN(options.rules, attribution::ResolveLrpRules(lrp->layers(), composite,
+                                                                        params.Prefixed("rule.")));
     FRINGE_RETURN_IF_ERROR(params.CheckAllUsed());
     if (method != "lrp") params.Set("composite", composite);
-    const auto& layers = net->layers();
+    const auto& layers = lrp->layers();
     for (size_t i = 0; i < layers.size(); ++i) {
       params.Set("rule." + layers[i].name, attribution::LrpRuleName(options.rules[i]));
     }
@@ -415,7 +459,7 @@ absl::StatusOr<Attribution> Explainer::Impl::Run(const torch::Tensor& x, const T
     result = attribution::SmoothGrad(*net, x, target, options);
   } else if (method == "grad-cam") {
     attribution::GradCamOptions options;
-    FRINGE_ASSIGN_OR_RETURN(options.layer, params.String("layer", "bottleneck"));
+    FRINGE_ASSIGN_OR_RETURN(options.layer, params.String("layer", net->DefaultCamLayer()));
     FRINGE_ASSIGN_OR_RETURN(options.relu, params.Bool("relu", true));
     FRINGE_RETURN_IF_ERROR(params.CheckAllUsed());
     FRINGE_ASSIGN_OR_RETURN(result, attribution::GradCam(*net, x, target, options));

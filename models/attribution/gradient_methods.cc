@@ -12,31 +12,31 @@ namespace {
 namespace F = torch::nn::functional;
 
 // dT/dx for each sample of `xs` (the samples are independent: BatchNorm is folded), and T.
-std::pair<torch::Tensor, torch::Tensor> BatchGradients(const CanonicalUNet& net,
+std::pair<torch::Tensor, torch::Tensor> BatchGradients(const DifferentiableNet& net,
                                                        const torch::Tensor& xs,
                                                        const TargetSpec& target) {
   torch::AutoGradMode enable_grad(true);
   const torch::Tensor x = xs.detach().clone().requires_grad_(true);
-  const torch::Tensor values = target.Values(net.Forward(x));
+  const torch::Tensor values = target.Values(net.Logits(x, nullptr));
   torch::Tensor grad = torch::autograd::grad({values.sum()}, {x})[0];
   return {grad.detach(), values.detach()};
 }
 
 // T for every sample of `xs`, `batch` at a time, without gradients.
-torch::Tensor BatchValues(const CanonicalUNet& net, const torch::Tensor& xs,
+torch::Tensor BatchValues(const DifferentiableNet& net, const torch::Tensor& xs,
                           const TargetSpec& target, int batch) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> values;
   for (int64_t i = 0; i < xs.size(0); i += batch) {
-    values.push_back(
-        target.Values(net.Forward(xs.narrow(0, i, std::min<int64_t>(batch, xs.size(0) - i)))));
+    values.push_back(target.Values(
+        net.Logits(xs.narrow(0, i, std::min<int64_t>(batch, xs.size(0) - i)), nullptr)));
   }
   return torch::cat(values);
 }
 
-double Value(const CanonicalUNet& net, const torch::Tensor& x, const TargetSpec& target) {
+double Value(const DifferentiableNet& net, const torch::Tensor& x, const TargetSpec& target) {
   torch::NoGradGuard no_grad;
-  return target.Values(net.Forward(x)).sum().item<double>();
+  return target.Values(net.Logits(x, nullptr)).sum().item<double>();
 }
 
 torch::Tensor ChannelSum(const torch::Tensor& t) { return t.sum(1, /*keepdim=*/true); }
@@ -51,8 +51,8 @@ std::vector<int64_t> Origins(int64_t side, int64_t patch, int64_t stride) {
 
 }  // namespace
 
-MethodResult Gradient(const CanonicalUNet& net, const torch::Tensor& x, const TargetSpec& target,
-                      bool times_input) {
+MethodResult Gradient(const DifferentiableNet& net, const torch::Tensor& x,
+                      const TargetSpec& target, bool times_input) {
   auto [grad, values] = BatchGradients(net, x, target);
   MethodResult result;
   result.map = ChannelSum(times_input ? grad * x : grad);
@@ -60,7 +60,7 @@ MethodResult Gradient(const CanonicalUNet& net, const torch::Tensor& x, const Ta
   return result;
 }
 
-MethodResult IntegratedGradients(const CanonicalUNet& net, const torch::Tensor& x,
+MethodResult IntegratedGradients(const DifferentiableNet& net, const torch::Tensor& x,
                                  const TargetSpec& target,
                                  const IntegratedGradientsOptions& options) {
   const torch::Tensor baseline = torch::full_like(x, options.baseline);
@@ -81,8 +81,8 @@ MethodResult IntegratedGradients(const CanonicalUNet& net, const torch::Tensor& 
   return result;
 }
 
-MethodResult SmoothGrad(const CanonicalUNet& net, const torch::Tensor& x, const TargetSpec& target,
-                        const SmoothGradOptions& options) {
+MethodResult SmoothGrad(const DifferentiableNet& net, const torch::Tensor& x,
+                        const TargetSpec& target, const SmoothGradOptions& options) {
   const double sigma = options.noise * (x.max() - x.min()).item<double>();
   at::Generator generator = at::detail::createCPUGenerator(options.seed);
   torch::Tensor grad_sum = torch::zeros_like(x);
@@ -99,7 +99,7 @@ MethodResult SmoothGrad(const CanonicalUNet& net, const torch::Tensor& x, const 
   return result;
 }
 
-absl::StatusOr<MethodResult> GradCam(const CanonicalUNet& net, const torch::Tensor& x,
+absl::StatusOr<MethodResult> GradCam(const DifferentiableNet& net, const torch::Tensor& x,
                                      const TargetSpec& target, const GradCamOptions& options) {
   std::vector<std::string> names = net.ActivationNames();
   names.erase(std::remove(names.begin(), names.end(), "head"), names.end());
@@ -113,7 +113,7 @@ absl::StatusOr<MethodResult> GradCam(const CanonicalUNet& net, const torch::Tens
   const torch::Tensor input = x.detach().clone().requires_grad_(true);
   torch::Tensor activation;
   const torch::Tensor logits =
-      net.Forward(input, nullptr, [&](const std::string& name, const torch::Tensor& a) {
+      net.Logits(input, [&](const std::string& name, const torch::Tensor& a) {
         if (name == options.layer) activation = a;
       });
   const torch::Tensor values = target.Values(logits);
@@ -134,8 +134,8 @@ absl::StatusOr<MethodResult> GradCam(const CanonicalUNet& net, const torch::Tens
   return result;
 }
 
-MethodResult Occlusion(const CanonicalUNet& net, const torch::Tensor& x, const TargetSpec& target,
-                       const OcclusionOptions& options) {
+MethodResult Occlusion(const DifferentiableNet& net, const torch::Tensor& x,
+                       const TargetSpec& target, const OcclusionOptions& options) {
   torch::NoGradGuard no_grad;
   const int64_t h = x.size(2), w = x.size(3);
   const int64_t patch_h = std::min<int64_t>(options.patch, h);
@@ -154,7 +154,7 @@ MethodResult Occlusion(const CanonicalUNet& net, const torch::Tensor& x, const T
       const auto [y, x0] = origins[i0 + j];
       xs[j].narrow(1, y, patch_h).narrow(2, x0, patch_w).fill_(options.baseline);
     }
-    const torch::Tensor values = target.Values(net.Forward(xs));
+    const torch::Tensor values = target.Values(net.Logits(xs, nullptr));
     for (size_t j = 0; j < n; ++j) {
       const auto [y, x0] = origins[i0 + j];
       const double drop = value - values[j].item<double>();
@@ -169,7 +169,7 @@ MethodResult Occlusion(const CanonicalUNet& net, const torch::Tensor& x, const T
   return result;
 }
 
-MethodResult FrequencyOcclusion(const CanonicalUNet& net, const torch::Tensor& x,
+MethodResult FrequencyOcclusion(const DifferentiableNet& net, const torch::Tensor& x,
                                 const TargetSpec& target,
                                 const FrequencyOcclusionOptions& options) {
   torch::NoGradGuard no_grad;
@@ -185,7 +185,7 @@ MethodResult FrequencyOcclusion(const CanonicalUNet& net, const torch::Tensor& x
     const torch::Tensor keep = 1.0 - ((radius >= band.low) & (radius < band.high)).to(real);
     removed.push_back(torch::real(torch::fft::ifft2(spectrum * keep)).contiguous());
   }
-  const torch::Tensor logits = net.Forward(x);
+  const torch::Tensor logits = net.Logits(x, nullptr);
   const double value = target.Values(logits).sum().item<double>();
   const torch::Tensor base_map = target.Map(logits);
   MethodResult result;
@@ -194,7 +194,7 @@ MethodResult FrequencyOcclusion(const CanonicalUNet& net, const torch::Tensor& x
     const size_t n = std::min<size_t>(options.batch, removed.size() - b0);
     const torch::Tensor xs =
         torch::cat(std::vector<torch::Tensor>(removed.begin() + b0, removed.begin() + b0 + n));
-    const torch::Tensor band_logits = net.Forward(xs);
+    const torch::Tensor band_logits = net.Logits(xs, nullptr);
     const torch::Tensor values = target.Values(band_logits);
     const torch::Tensor maps = target.Map(band_logits);
     for (size_t j = 0; j < n; ++j) {

@@ -3,7 +3,8 @@
 // Gradients (Sundararajan et al. 2017), SmoothGrad (Smilkov et al. 2017), Grad-CAM (Selvaraju
 // et al. 2017; for segmentation Vinogradova et al. 2020), occlusion (Zeiler & Fergus 2014) and
 // Fourier-band occlusion (after Horwath et al. 2019: HRTEM networks lean on lattice fringes,
-// a ring in Fourier space). All run on the canonised U-Net and the same scalar target T as
+// a ring in Fourier space). All run on any DifferentiableNet (the canonised U-Net or FCN8s, a
+// TorchScript model) and the same scalar target T as
 // LRP. Internal: includes torch. Inputs are 1 x in_channels x H x W.
 #ifndef FRINGE_MODELS_ATTRIBUTION_GRADIENT_METHODS_H_
 #define FRINGE_MODELS_ATTRIBUTION_GRADIENT_METHODS_H_
@@ -28,8 +29,8 @@ struct MethodResult {
 };
 
 // dT/dx, or x * dT/dx.
-MethodResult Gradient(const CanonicalUNet& net, const torch::Tensor& x, const TargetSpec& target,
-                      bool times_input);
+MethodResult Gradient(const DifferentiableNet& net, const torch::Tensor& x,
+                      const TargetSpec& target, bool times_input);
 
 struct IntegratedGradientsOptions {
   int steps = 64;
@@ -38,7 +39,7 @@ struct IntegratedGradientsOptions {
 };
 // (x - x0) * mean over the midpoints a_k = (k + 1/2) / steps of dT/dx at x0 + a_k (x - x0):
 // the midpoint Riemann sum of the path integral, so sum(map) ~ T(x) - T(x0) (completeness).
-MethodResult IntegratedGradients(const CanonicalUNet& net, const torch::Tensor& x,
+MethodResult IntegratedGradients(const DifferentiableNet& net, const torch::Tensor& x,
                                  const TargetSpec& target,
                                  const IntegratedGradientsOptions& options);
 
@@ -49,16 +50,16 @@ struct SmoothGradOptions {
   int batch = 8;
 };
 // Mean gradient over noisy copies x + N(0, sigma^2); reproducible for a given seed.
-MethodResult SmoothGrad(const CanonicalUNet& net, const torch::Tensor& x, const TargetSpec& target,
-                        const SmoothGradOptions& options);
+MethodResult SmoothGrad(const DifferentiableNet& net, const torch::Tensor& x,
+                        const TargetSpec& target, const SmoothGradOptions& options);
 
 struct GradCamOptions {
-  std::string layer = "bottleneck";  // One of CanonicalUNet::ActivationNames() but "head".
+  std::string layer = "bottleneck";  // One of net.ActivationNames() but "head".
   bool relu = true;
 };
 // sum_k alpha_k A_k with alpha_k the spatial mean of dT/dA_k, ReLU'd, bilinearly up-sampled
 // to the input size. INVALID_ARGUMENT for an unknown layer (listing the known ones).
-absl::StatusOr<MethodResult> GradCam(const CanonicalUNet& net, const torch::Tensor& x,
+absl::StatusOr<MethodResult> GradCam(const DifferentiableNet& net, const torch::Tensor& x,
                                      const TargetSpec& target, const GradCamOptions& options);
 
 struct OcclusionOptions {
@@ -70,8 +71,8 @@ struct OcclusionOptions {
 // T(x) - T(x with a patch set to the baseline), averaged over the patches covering each pixel
 // (patches tile the image at `stride`, the last one flush with the border). The reference is
 // T of the fully occluded image.
-MethodResult Occlusion(const CanonicalUNet& net, const torch::Tensor& x, const TargetSpec& target,
-                       const OcclusionOptions& options);
+MethodResult Occlusion(const DifferentiableNet& net, const torch::Tensor& x,
+                       const TargetSpec& target, const OcclusionOptions& options);
 
 struct FrequencyBand {
   double low = 0, high = 0;  // |k| in cycles/pixel: low <= |k| < high is removed.
@@ -87,7 +88,7 @@ struct FrequencyOcclusionOptions {
 // proportion to the removed signal's energy |x - x_b|^2 (map "input"), or, with output_map,
 // the per-pixel drop of the target's summand region * g (map "output"); both sum to the total
 // of the drops. The reference is T(0), the image with every frequency removed.
-MethodResult FrequencyOcclusion(const CanonicalUNet& net, const torch::Tensor& x,
+MethodResult FrequencyOcclusion(const DifferentiableNet& net, const torch::Tensor& x,
                                 const TargetSpec& target, const FrequencyOcclusionOptions& options);
 
 }  // namespace fringe::attribution

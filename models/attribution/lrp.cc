@@ -103,7 +103,7 @@ std::optional<std::map<std::string, LrpRule>> LrpCompositeGroups(const std::stri
 }
 
 absl::StatusOr<std::vector<LrpRule>> ResolveLrpRules(
-    const CanonicalUNet& net, const std::string& composite,
+    const std::vector<LinearLayer>& layers, const std::string& composite,
     const std::map<std::string, std::string>& overrides) {
   const auto groups = LrpCompositeGroups(composite);
   if (!groups) {
@@ -111,7 +111,6 @@ absl::StatusOr<std::vector<LrpRule>> ResolveLrpRules(
         absl::StrCat("unknown LRP composite \"", composite,
                      "\"; known: ", absl::StrJoin(LrpCompositeNames(), ", ")));
   }
-  const auto& layers = net.layers();
   std::vector<LrpRule> rules;
   for (const LinearLayer& layer : layers) rules.push_back(groups->at(layer.group));
   std::map<std::string, LrpRule> group_overrides, layer_overrides;
@@ -159,12 +158,22 @@ torch::Tensor MaxPoolRelevance(const torch::Tensor& relevance, const torch::Tens
   return out.reshape(input_sizes);
 }
 
-LrpEngine::LrpEngine(std::shared_ptr<const CanonicalUNet> net) : net_(std::move(net)) {
+LrpEngine::LrpEngine(std::shared_ptr<const CanonicalUNet> net)
+    : net_(std::move(net)), layers_(&net_->layers()) {
+  Precompute();
+}
+
+LrpEngine::LrpEngine(std::shared_ptr<const CanonicalFCN8s> net)
+    : fcn_(std::move(net)), layers_(&fcn_->layers()) {
+  Precompute();
+}
+
+void LrpEngine::Precompute() {
   torch::NoGradGuard no_grad;
   // The default composite (epsilon-gamma-box) needs w everywhere, w + 0.25 w+ on the encoder
   // and w+ / w- on the first layer; build those once so a default request allocates no
   // weights. Everything else is built on first use.
-  const auto& layers = net_->layers();
+  const auto& layers = *layers_;
   for (int i = 0; i < static_cast<int>(layers.size()); ++i) {
     Weights(i, layers[i], Variant::kPlain, 0);
     if (layers[i].group == "encoder") Weights(i, layers[i], Variant::kGamma, 0.25);
@@ -221,10 +230,16 @@ LrpEngine::WeightPair LrpEngine::Weights(int layer_index, const LinearLayer& lay
 }
 
 LinearLayer LrpEngine::TargetHead(const torch::Tensor& class_weights) const {
-  LinearLayer head = net_->layers()[net_->Head()];
+  // The last layer computes the logits in both architectures.
+  LinearLayer head = layers_->back();
   const torch::Tensor cw = class_weights.to(head.weight.dtype());
-  head.name = "head";
-  head.weight = (head.weight * cw.reshape({-1, 1, 1, 1})).sum(0, /*keepdim=*/true).contiguous();
+  if (head.kind == LinearLayer::Kind::kConv) {
+    head.name = "head";
+    head.weight = (head.weight * cw.reshape({-1, 1, 1, 1})).sum(0, /*keepdim=*/true).contiguous();
+  } else {
+    // [in, out, k, k]: the outputs are dimension 1.
+    head.weight = (head.weight * cw.reshape({1, -1, 1, 1})).sum(1, /*keepdim=*/true).contiguous();
+  }
   head.bias = (head.bias * cw).sum().reshape({1});
   return head;
 }
@@ -370,6 +385,11 @@ torch::Tensor LrpEngine::PropagateLayer(int layer_index, const LinearLayer& laye
 
 LrpResult LrpEngine::Explain(const torch::Tensor& input, const TargetSpec& target,
                              const LrpOptions& options) const {
+  return fcn_ ? ExplainFcn8s(input, target, options) : ExplainUNet(input, target, options);
+}
+
+LrpResult LrpEngine::ExplainUNet(const torch::Tensor& input, const TargetSpec& target,
+                                 const LrpOptions& options) const {
   torch::NoGradGuard no_grad;
   const CanonicalUNet& net = *net_;
   const auto& layers = net.layers();
@@ -433,6 +453,124 @@ LrpResult LrpEngine::Explain(const torch::Tensor& input, const TargetSpec& targe
     parked_total -= parked_sums[level];
     step_at(net.DownSecond(level));
     step_at(net.DownFirst(level));
+  }
+  result.relevance = r;
+  return result;
+}
+
+namespace {
+
+// The adjoint of a crop: `r` placed at `offset` in a zero map of `sizes` (channel count taken
+// from `r`). The cropped-away border never reached the output, so it gets no relevance.
+torch::Tensor Uncrop(const torch::Tensor& r, at::IntArrayRef sizes, int64_t offset) {
+  torch::Tensor out = torch::zeros({r.size(0), r.size(1), sizes[2], sizes[3]}, r.options());
+  out.narrow(2, offset, r.size(2)).narrow(3, offset, r.size(3)).copy_(r);
+  return out;
+}
+
+}  // namespace
+
+LrpResult LrpEngine::ExplainFcn8s(const torch::Tensor& input, const TargetSpec& target,
+                                  const LrpOptions& options) const {
+  torch::NoGradGuard no_grad;
+  const CanonicalFCN8s& net = *fcn_;
+  const auto& layers = net.layers();
+  std::vector<LrpRule> rules = options.rules;
+  if (rules.empty()) rules.assign(layers.size(), LrpRule::kEpsilon);
+  LrpOptions opts = options;
+  if (rules[0] == LrpRule::kZBox && !(opts.low && opts.high)) {
+    opts.low = input.min().item<double>();
+    opts.high = input.max().item<double>();
+  }
+
+  Fcn8sTrace trace;
+  net.Forward(input, &trace);
+  auto& t = trace.layers;
+  LrpResult result;
+  // The target's head is upscore8 with the class weights folded in: f = sum_k w_k logit_k
+  // before the final crop; R = region * f on the cropped part.
+  const LinearLayer head = TargetHead(target.class_weights);
+  const torch::Tensor f_full =
+      (t.pre_activations[net.Head()] * target.class_weights.reshape({1, -1, 1, 1}))
+          .sum(1, /*keepdim=*/true);
+  const int64_t head_crop = CanonicalFCN8s::CropOffset(head);
+  torch::Tensor r = f_full.narrow(2, head_crop, input.size(2)).narrow(3, head_crop, input.size(3)) *
+                    target.region;
+  result.target_value = Sum(r);
+  r = Uncrop(r, f_full.sizes(), head_crop);
+
+  // Relevance waiting on a branch not yet propagated (the up-sampled half of a fusion while its
+  // score half is walked) or parked on pool3 / pool4 until the backbone gets there: every
+  // record's cut total includes it.
+  double parked_total = 0;
+  auto record = [&](const std::string& name, const std::string& rule, double absorbed) {
+    result.layers.push_back({name, rule, Sum(r) + parked_total, absorbed});
+  };
+  auto step = [&](int index, const LinearLayer& layer, const torch::Tensor& pre) {
+    double absorbed = 0;
+    r = PropagateLayer(index == net.Head() ? -1 : index, layer, rules[index], t.inputs[index], pre,
+                       r, opts, opts.record_absorbed ? &absorbed : nullptr);
+    t.inputs[index] = torch::Tensor();
+    t.pre_activations[index] = torch::Tensor();
+    record(layer.name, LrpRuleName(rules[index]), absorbed);
+  };
+  auto step_at = [&](int index) { step(index, layers[index], t.pre_activations[index]); };
+  // z = a + b: R_a = a R / stab(z), R_b = b R / stab(z) (see lrp.h for the stabiliser). With
+  // zero relevance stays exact (LRP-0 == gradient x input); returns R_a, leaves R_b in r.
+  auto split = [&](int slot, int consumer, const std::string& name) {
+    const torch::Tensor& a = trace.fuse_upsampled[slot];
+    const torch::Tensor& b = trace.fuse_skip[slot];
+    const torch::Tensor z = a + b;
+    double eps = opts.stabilizer;
+    if (rules[consumer] == LrpRule::kZero) eps = 0;
+    if (rules[consumer] == LrpRule::kEpsilon) {
+      const double scale = opts.relative_epsilon ? z.std().item<double>() : 1.0;
+      eps = opts.epsilon * (scale > 0 ? scale : 1.0);
+    }
+    const torch::Tensor s = Divide(r, z, eps);
+    const double before = Sum(r);
+    torch::Tensor ra = a * s;
+    r = b * s;
+    const double upsampled = Sum(ra);
+    parked_total += upsampled;
+    record(name, "contribution-split", opts.record_absorbed ? before - upsampled - Sum(r) : 0.0);
+    trace.fuse_upsampled[slot] = trace.fuse_skip[slot] = torch::Tensor();
+    return std::make_pair(ra, upsampled);
+  };
+  // After a score branch reached its pool: park it there, resume the up-sampled branch.
+  torch::Tensor parked_pool3, parked_pool4;
+  auto resume = [&](torch::Tensor& parked, std::pair<torch::Tensor, double> upsampled,
+                    int up_index) {
+    parked = r;
+    parked_total += Sum(parked) - upsampled.second;
+    r = Uncrop(upsampled.first, t.pre_activations[up_index].sizes(),
+               CanonicalFCN8s::CropOffset(layers[up_index]));
+  };
+
+  step(net.Head(), head, f_full);
+  auto up3 = split(1, net.Head(), "fuse_pool3");
+  step_at(net.ScorePool3());
+  resume(parked_pool3, std::move(up3), net.UpscorePool4());
+  step_at(net.UpscorePool4());
+  auto up4 = split(0, net.UpscorePool4(), "fuse_pool4");
+  step_at(net.ScorePool4());
+  resume(parked_pool4, std::move(up4), net.Upscore2());
+  step_at(net.Upscore2());
+  step_at(net.ScoreFr());
+  step_at(net.Fc7());
+  step_at(net.Fc6());
+  int index = CanonicalFCN8s::kNumConvs;
+  for (int block = 4; block >= 0; --block) {
+    // pool3 / pool4 fed both the next block and a score layer: their relevance is the sum.
+    torch::Tensor* parked = block == 2 ? &parked_pool3 : block == 3 ? &parked_pool4 : nullptr;
+    if (parked != nullptr) {
+      parked_total -= Sum(*parked);
+      r = r + *parked;
+      *parked = torch::Tensor();
+    }
+    r = MaxPoolRelevance(r, t.pool_indices[block], t.pool_input_sizes[block]);
+    record("pool" + std::to_string(block + 1), "winner-takes-all", 0.0);
+    for (int i = 0; i < FCN8sImpl::kConvsPerBlock[block]; ++i) step_at(--index);
   }
   result.relevance = r;
   return result;

@@ -22,6 +22,11 @@
 // The non-linear parts: max-pooling gives each window's relevance to its winner, a skip
 // concatenation splits relevance by channel (the skip part rejoins the encoder output it
 // copies, which also feeds the pooling), ReLU and dropout (eval) pass relevance through.
+// FCN8s (canonical_fcn8s.h) adds two kinds of node: a crop routes relevance back to the
+// uncropped position (the cropped-away border gets none), and an element-wise addition
+// z = a + b (the score fusions) splits R_z in proportion to each input's contribution,
+// R_a = a R / stab(z), R_b = b R / stab(z), with the stabiliser of the rule of the transposed
+// convolution that reads z (zero: none; epsilon: the epsilon rule's; others: `stabilizer`).
 #ifndef FRINGE_MODELS_ATTRIBUTION_LRP_H_
 #define FRINGE_MODELS_ATTRIBUTION_LRP_H_
 
@@ -36,6 +41,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "models/attribution/canonical_fcn8s.h"
 #include "models/attribution/canonical_unet.h"
 
 namespace fringe::attribution {
@@ -54,12 +60,17 @@ std::vector<std::string> LrpRuleNames();
 std::vector<std::string> LrpCompositeNames();
 std::optional<std::map<std::string, LrpRule>> LrpCompositeGroups(const std::string& composite);
 
-// Rules per layer (index = CanonicalUNet::layers()) from a composite and overrides keyed by a
-// layer name or a group (layer names win). INVALID_ARGUMENT naming an unknown composite,
+// Rules per layer (index = the canonical net's layers()) from a composite and overrides keyed
+// by a layer name or a group (layer names win). INVALID_ARGUMENT naming an unknown composite,
 // layer/group or rule.
 absl::StatusOr<std::vector<LrpRule>> ResolveLrpRules(
-    const CanonicalUNet& net, const std::string& composite,
+    const std::vector<LinearLayer>& layers, const std::string& composite,
     const std::map<std::string, std::string>& overrides);
+inline absl::StatusOr<std::vector<LrpRule>> ResolveLrpRules(
+    const CanonicalUNet& net, const std::string& composite,
+    const std::map<std::string, std::string>& overrides) {
+  return ResolveLrpRules(net.layers(), composite, overrides);
+}
 
 struct LrpOptions {
   std::vector<LrpRule> rules;  // One per layer; empty = all epsilon.
@@ -82,8 +93,11 @@ struct LrpOptions {
 };
 
 struct LrpLayerRecord {
-  std::string name;  // Layer ("down.0.first", "up.1", "head") or "pool.<level>".
-  std::string rule;  // LrpRuleName, or "winner-takes-all" for a pooling.
+  // Layer ("down.0.first", "up.1", "head"), "pool.<level>" (U-Net), "pool<1..5>" or
+  // "fuse_pool4" / "fuse_pool3" (FCN8s).
+  std::string name;
+  // LrpRuleName, "winner-takes-all" for a pooling, "contribution-split" for an addition.
+  std::string rule;
   // Total relevance on the cut just below the layer: at its input plus what is parked on
   // skip connections bypassing it.
   double relevance_below = 0;
@@ -115,6 +129,8 @@ class LrpEngine {
   // Precomputes the rule weights of the default composite (w, w+, w-, w + 0.25 w+) and their
   // adjoint layouts. Others (another gamma, flat, w^2) are built on first use and cached.
   explicit LrpEngine(std::shared_ptr<const CanonicalUNet> net);
+  // The same for FCN8s; options.rules index CanonicalFCN8s::layers().
+  explicit LrpEngine(std::shared_ptr<const CanonicalFCN8s> net);
 
   // Relevance of `input` (N x in_channels x H x W) for `target`. Thread-safe.
   LrpResult Explain(const torch::Tensor& input, const TargetSpec& target,
@@ -132,9 +148,18 @@ class LrpEngine {
   // opposite sign.
   LinearLayer TargetHead(const torch::Tensor& class_weights) const;
 
+  // The U-Net (only for an engine built from one) or the FCN8s (only for one built from it).
   const CanonicalUNet& net() const { return *net_; }
+  const CanonicalFCN8s& fcn8s() const { return *fcn_; }
+  const std::vector<LinearLayer>& layers() const { return *layers_; }
 
  private:
+  void Precompute();
+  LrpResult ExplainUNet(const torch::Tensor& input, const TargetSpec& target,
+                        const LrpOptions& options) const;
+  LrpResult ExplainFcn8s(const torch::Tensor& input, const TargetSpec& target,
+                         const LrpOptions& options) const;
+
   enum class Variant { kPlain, kPositive, kNegative, kGamma, kGammaNegative, kSquare, kOnes };
   struct WeightPair {
     torch::Tensor forward, adjoint;
@@ -145,6 +170,8 @@ class LrpEngine {
   static WeightPair MakeWeights(const LinearLayer& layer, Variant variant, double gamma);
 
   std::shared_ptr<const CanonicalUNet> net_;
+  std::shared_ptr<const CanonicalFCN8s> fcn_;
+  const std::vector<LinearLayer>* layers_ = nullptr;  // Of whichever is set.
   mutable std::mutex mutex_;
   mutable std::map<std::tuple<int, Variant, double>, WeightPair> cache_;
 };

@@ -4,9 +4,11 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -17,6 +19,24 @@
 namespace fringe {
 namespace fs = std::filesystem;
 
+namespace {
+
+// This process's resident set size in bytes (Linux /proc), 0 if unknown.
+int64_t ResidentBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      int64_t kb = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(6, line.size() - 6 - 3)), &kb)) {
+        return kb * 1024;
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
 
 absl::StatusOr<v1::TrainConfig> ResolveJobConfig(const v1::TrainingJobSpec& spec,
                                                  const std::string& job_id, const JobPaths& paths,
@@ -171,9 +191,17 @@ void JobRunner::Run(JobRecord job) {
   options.stop_requested = &stop;
   std::unique_ptr<Scheduler::TrainingLease> lease;
   // Between steps and micro-batches the device goes back to inference if any is waiting.
+  std::atomic<int64_t> over_budget{0};
   const auto yield = [&] {
     lease.reset();
     if (stopping_) stop = true;
+    if (options_.memory_budget_bytes > 0) {
+      const int64_t resident = ResidentBytes();
+      if (resident > options_.memory_budget_bytes) {
+        over_budget = resident;
+        stop = true;
+      }
+    }
     lease = scheduler_->AcquireForTraining(&stop);
   };
   options.between_micro_batches = yield;
@@ -224,6 +252,12 @@ void JobRunner::Run(JobRecord job) {
     return;
   }
   if (!result.ok() && result.status().code() == absl::StatusCode::kCancelled) {
+    if (over_budget > 0) {
+      return fail(absl::ResourceExhaustedError(
+          absl::StrCat("stopped at step ", latest.step(), ": the server's resident memory (",
+                       over_budget.load() >> 20, " MiB) exceeds the training memory budget (",
+                       options_.memory_budget_bytes >> 20, " MiB); checkpoint kept")));
+    }
     if (cancelled) {
       spdlog::info("job_cancelled id={} step={}", job.id, latest.step());
       store_

@@ -42,6 +42,9 @@ class JobRunner {
     int max_running = 1;
     std::chrono::milliseconds lease{30000};
     std::chrono::milliseconds poll{500};
+    // Training stops (job FAILED, checkpoint kept) before a step when the process's resident
+    // memory exceeds this; 0 = no budget. On the CPU the device memory is the process's.
+    int64_t memory_budget_bytes = 0;
   };
 
   // Every pointer must outlive the runner; `metrics` may be null.

@@ -4,15 +4,14 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
-
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <set>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
+#include <set>
 #include <thread>
 
 #include "client/fringe_client.h"
@@ -128,12 +127,12 @@ TEST(LabServerTest, TwoServersShareAPostgresQueue) {
                                (std::string(url).find('?') == std::string::npos ? "?" : "&") +
                                "schema=fringe_lab_" + std::to_string(getpid());
   const std::string repo = MakeRepository();
-  ServerProcess a(FRINGE_SERVER_BIN, repo,
-                  {"--jobs-database", database, "--server-id", "a", "--repository-poll-seconds",
-                   "1"});
-  ServerProcess b(FRINGE_SERVER_BIN, repo,
-                  {"--jobs-database", database, "--server-id", "b", "--repository-poll-seconds",
-                   "1"});
+  ServerProcess a(
+      FRINGE_SERVER_BIN, repo,
+      {"--jobs-database", database, "--server-id", "a", "--repository-poll-seconds", "1"});
+  ServerProcess b(
+      FRINGE_SERVER_BIN, repo,
+      {"--jobs-database", database, "--server-id", "b", "--repository-poll-seconds", "1"});
   auto client_a = Connect(a);
   auto client_b = Connect(b);
   std::vector<std::string> ids;
@@ -205,6 +204,20 @@ TEST(LabServerTest, KillDuringTrainingResumesFromTheCheckpoint) {
   EXPECT_GT(steps, 0);
   EXPECT_LE(steps, 400 - 30);
   EXPECT_TRUE(client->Segment(Request("resumed", 1)).ok());
+}
+
+TEST(LabServerTest, TrainingStopsAtTheMemoryBudgetAndServingGoesOn) {
+  // A 1 MiB budget is below any process: the job must stop before it trains, not the server.
+  ServerProcess server(FRINGE_SERVER_BIN, MakeRepository(), {"--training-memory-budget-mb", "1"});
+  auto client = Connect(server);
+  auto job = client->SubmitJob(TinyJob(50, "hungry"));
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::Job done = WaitFor(
+      *client, job->id(), [](const v1::Job& j) { return j.state() >= v1::JOB_SUCCEEDED; }, 120s);
+  EXPECT_EQ(done.state(), v1::JOB_FAILED);
+  EXPECT_NE(done.error().find("training memory budget"), std::string::npos) << done.error();
+  EXPECT_LT(done.progress().step(), 50);
+  EXPECT_TRUE(client->Segment(Request("", 0)).ok());
 }
 
 TEST(LabServerTest, CancelStopsARunningJobAndAQueuedOneAtOnce) {

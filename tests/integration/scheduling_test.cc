@@ -214,5 +214,62 @@ TEST(SchedulingTest, StreamedTilesCanCarryTheirRelevance) {
   EXPECT_FALSE(responses[4].has_error());
 }
 
+// Every network the server serves can be explained over the API; the Fourier baseline, which
+// is no network, is refused with FAILED_PRECONDITION.
+TEST(SchedulingTest, EveryServedNetworkCanBeExplained) {
+  const std::string root = MakeRepository();
+  v1::ModelConfig fcn = testing::TinyUNetConfig();
+  fcn.set_architecture("fcn8s");
+  fcn.clear_unet();
+  fcn.mutable_fcn8s()->set_width_divisor(16);
+  fcn.mutable_fcn8s()->set_fc6_channels(16);
+  fcn.mutable_fcn8s()->set_fc7_channels(8);
+  fcn.set_tile_size(96);
+  fcn.set_tile_margin(16);
+  testing::WriteModelVersion(root, "fcn", 1, fcn);
+  testing::WriteTextFile(root + "/fourier/1/config.pbtxt", R"pb(
+    architecture: "fourier-bandpass"
+    fourier_bandpass {
+      d_spacings_nm: 0.235
+      d_spacings_nm: 0.204
+      relative_bandwidth: 0.1
+      smoothing_nm: 0.4
+      min_area_nm2: 1
+      closing_nm: 0.3
+    }
+    tile_size: 256
+    tile_margin: 32
+    classes: "background"
+    classes: "particle"
+    pixel_size_nm: 0.0225
+  )pb");
+  ServerProcess server(FRINGE_SERVER_BIN, root);
+  auto client = FringeClient::Create({server.address()});
+  for (const char* model : {"default", "fcn"}) {
+    for (const char* method : {"lrp", "gradient"}) {
+      v1::ExplainRequest request;
+      request.mutable_model()->set_name(model);
+      request.set_method(method);
+      *request.mutable_image() = Frame("x", 75, v1::PRIORITY_EXPLAIN, "u").image();
+      auto response = client->Explain(request);
+      ASSERT_TRUE(response.ok()) << model << " " << method << ": " << response.status();
+      EXPECT_EQ(response->relevance().shape(0), 75);
+      EXPECT_EQ(response->relevance().shape(1), 75);
+      EXPECT_EQ(response->model_name(), model);
+    }
+  }
+  v1::ExplainRequest request;
+  request.mutable_model()->set_name("fourier");
+  *request.mutable_image() = Frame("x", 64, v1::PRIORITY_EXPLAIN, "u").image();
+  auto refused = client->Explain(request);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(refused.status().message().find("fourier-bandpass"), std::string::npos)
+      << "refused for being no network, not for failing to load: " << refused.status();
+  // ... while it segments fine.
+  v1::SegmentRequest segment = Frame("x", 64, v1::PRIORITY_LIVE, "u");
+  segment.mutable_model()->set_name("fourier");
+  EXPECT_TRUE(client->Segment(segment).ok());
+}
+
 }  // namespace
 }  // namespace fringe

@@ -48,4 +48,13 @@ void WriteUNetVersion(const std::string& root, const std::string& name, int vers
   if (!s.ok()) throw std::runtime_error(std::string(s.message()));
 }
 
+void WriteModelVersion(const std::string& root, const std::string& name, int version,
+                       const v1::ModelConfig& config, uint64_t seed) {
+  const fs::path dir = fs::path(root) / name / std::to_string(version);
+  fs::create_directories(dir);
+  WriteTextFile((dir / "config.pbtxt").string(), ModelConfigToText(config));
+  const absl::Status s = WriteInitialWeights(config, (dir / "weights.pt").string(), seed);
+  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+}
+
 }  // namespace fringe::testing

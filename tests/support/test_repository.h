@@ -18,6 +18,10 @@ v1::ModelConfig TinyUNetConfig();
 void WriteUNetVersion(const std::string& root, const std::string& name, int version,
                       const v1::ModelConfig& config, uint64_t seed = 1);
 
+// The same for any torch architecture ("unet", "fcn8s").
+void WriteModelVersion(const std::string& root, const std::string& name, int version,
+                       const v1::ModelConfig& config, uint64_t seed = 1);
+
 // Writes a text file, creating parent directories.
 void WriteTextFile(const std::string& path, const std::string& text);
 
