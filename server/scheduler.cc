@@ -188,7 +188,7 @@ bool Scheduler::TakeBatchLocked(std::vector<Entry>* batch, std::vector<Entry>* e
     }
     if (!key.empty() && max_batch > 1 && options_.max_queue_delay.count() > 0) {
       size_t same = 0;
-      for (const auto& [c, d] : q.by_client) {
+      for (const auto& [name, d] : q.by_client) {
         for (const Entry& e : d) same += e.info.batch_key == key;
       }
       const Clock::time_point fill_by = head.enqueued + options_.max_queue_delay;
@@ -205,8 +205,7 @@ bool Scheduler::TakeBatchLocked(std::vector<Entry>* batch, std::vector<Entry>* e
     }
     if (key.empty()) return true;
     // Fill the batch with same-key work, taking clients in turn order.
-    for (size_t t = 0;
-         t < q.turn.size() && batch->size() < max_batch;) {
+    for (size_t t = 0; t < q.turn.size() && batch->size() < max_batch;) {
       const std::string other = q.turn[t];
       std::deque<Entry>& d = q.by_client.at(other);
       bool gone = false;

@@ -208,7 +208,8 @@ void JobRunner::Run(JobRecord job) {
   options.prefetch = false;  // Make batches only while holding the device.
   options.before_step = [&] {
     yield();
-    if (metrics_ != nullptr) metrics_->RecordTrainingStep();
+    // Without a lease the trainer is stopping and runs no step.
+    if (lease != nullptr && metrics_ != nullptr) metrics_->RecordTrainingStep();
   };
   const auto started = std::chrono::steady_clock::now();
   int64_t first_step = -1;
