@@ -10,8 +10,10 @@ OUT=${FRINGE_DEMO_OUT:-$PWD/demo-output}
 mkdir -p "$OUT"
 
 # Sample frames: the simulator writes noisy gold-on-carbon images with ground-truth masks.
-"$BIN/sim/fringe-sim" --out "$OUT/samples" --count 2 --seed 2026 --size 512 >/dev/null
+"$BIN/sim/fringe-sim" --out "$OUT/samples" --count 2 --seed 2026 --size 512 --overwrite >/dev/null
 
+# A port file left by an earlier run would point at a server that is gone.
+rm -f "$OUT/server.port" "$OUT/metrics.port"
 "$BIN/server/fringe-server" --listen 127.0.0.1:0 --port-file "$OUT/server.port" \
   --metrics-listen 127.0.0.1:0 --metrics-port-file "$OUT/metrics.port" --state-dir "$OUT/state" \
   --repository models/repository > "$OUT/server.log" 2>&1 &
