@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
   app.add_option("--micro-batch", micro_batch, "Training micro-batch")->capture_default_str();
   app.add_option("--window", window_s, "Seconds to time training alone")->capture_default_str();
   app.add_option("--threads", threads, "Server intra-op threads")->capture_default_str();
+  int training_threads = 0;
+  app.add_option("--training-threads", training_threads, "Training job threads [--threads]");
   app.add_option("--json", json_path)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 

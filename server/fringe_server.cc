@@ -67,7 +67,7 @@ absl::StatusOr<std::unique_ptr<FringeServer>> FringeServer::Start(const v1::Serv
   JobPaths paths;
   paths.state_dir = config.state_dir();
   paths.repository_root = config.repository();
-  paths.threads = intra_op;
+  paths.threads = config.training_threads() > 0 ? config.training_threads() : intra_op;
   s->jobs_service_ =
       std::make_unique<JobsService>(s->job_store_.get(), s->repository_.get(), paths);
   s->datasets_service_ = std::make_unique<DatasetsService>(s->dataset_store_.get());

@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
   app.add_option("--jobs-database", jobs_database,
                  "sqlite:PATH or postgresql://... [sqlite:<state-dir>/jobs.db]");
   app.add_option("--server-id", server_id, "This server's name in a shared job queue");
+  int training_threads = 0;
+  app.add_option("--training-threads", training_threads,
+                 "LibTorch threads of a training job [--intra-op-threads]");
   int64_t training_memory_budget_mb = -1;
   CLI::Option* budget_flag =
       app.add_option("--training-memory-budget-mb", training_memory_budget_mb,
@@ -108,6 +111,7 @@ int main(int argc, char** argv) {
   if (!jobs_database.empty()) config.set_jobs_database(jobs_database);
   if (!server_id.empty()) config.set_server_id(server_id);
   if (budget_flag->count() > 0) config.set_training_memory_budget_mb(training_memory_budget_mb);
+  if (training_threads > 0) config.set_training_threads(training_threads);
   if (absl::Status s = fringe::FinalizeServerConfig(&config); !s.ok()) {
     spdlog::error("config_error error=\"{}\"", std::string(s.message()));
     return 2;
