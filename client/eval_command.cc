@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analysis/csv.h"
 #include "analysis/plot.h"
 #include "client/cli_util.h"
 #include "common/progress_bar.h"
@@ -44,16 +45,6 @@ std::string Plural(int n, const std::string& what) {
 using Json = nlohmann::ordered_json;
 
 Json OrNull(const std::optional<double>& v) { return v.has_value() ? Json(*v) : Json(nullptr); }
-
-std::string CsvField(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (const char c : text) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
 
 }  // namespace
 
@@ -176,7 +167,7 @@ std::string FormatEvalCsv(const std::vector<ImageEvaluation>& results) {
   for (const ImageEvaluation& r : results) {
     const SegmentationMetrics& m = r.metrics;
     absl::StrAppend(
-        &out, CsvField(r.stem), ",", r.dose ? absl::StrFormat("%.6g", *r.dose) : "",
+        &out, analysis::CsvField(r.stem), ",", r.dose ? absl::StrFormat("%.6g", *r.dose) : "",
         absl::StrFormat(",%.6f,%.6f,%.6f,%.6f,%.6f,", m.dice, m.iou, m.precision, m.recall, m.f1),
         r.compute_ms ? absl::StrFormat("%.3f", *r.compute_ms) : "", "\n");
   }

@@ -42,32 +42,6 @@ SegmentationNet Wrap(FCN8s net) {
   return out;
 }
 
-// torch::load replaces tensors whatever their shape, so every parameter and buffer is checked
-// against the freshly built module's.
-absl::Status LoadChecked(torch::nn::Module& net, const std::string& weights_path) {
-  std::map<std::string, std::vector<int64_t>> expected;
-  for (const auto& item : net.named_parameters()) expected[item.key()] = item.value().sizes().vec();
-  for (const auto& item : net.named_buffers()) expected[item.key()] = item.value().sizes().vec();
-  torch::serialize::InputArchive archive;
-  archive.load_from(weights_path);
-  net.load(archive);
-  auto check = [&](const std::string& key, const torch::Tensor& t) -> absl::Status {
-    if (t.sizes().vec() != expected[key]) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          weights_path, ": tensor ", key, " has shape [", absl::StrJoin(t.sizes(), ","),
-          "] but the config needs [", absl::StrJoin(expected[key], ","), "]"));
-    }
-    return absl::OkStatus();
-  };
-  for (const auto& item : net.named_parameters()) {
-    if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
-  }
-  for (const auto& item : net.named_buffers()) {
-    if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 bool IsTorchArchitecture(const std::string& architecture) {
@@ -100,7 +74,7 @@ absl::StatusOr<SegmentationNet> LoadSegmentationNet(const v1::ModelConfig& confi
   auto net = BuildSegmentationNet(config);
   if (!net.ok()) return net.status();
   try {
-    if (absl::Status s = LoadChecked(*net->module, weights_path); !s.ok()) return s;
+    if (absl::Status s = LoadWeightsChecked(*net->module, weights_path); !s.ok()) return s;
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(absl::StrCat("cannot load ", config.architecture(),
                                                    " weights from ", weights_path, ": ",

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 
 namespace fringe {
 
@@ -20,6 +21,30 @@ UNetOptions UNetOptionsFromConfig(const v1::ModelConfig& config) {
   return options;
 }
 
+absl::Status LoadWeightsChecked(torch::nn::Module& net, const std::string& weights_path) {
+  std::map<std::string, std::vector<int64_t>> expected;
+  for (const auto& item : net.named_parameters()) expected[item.key()] = item.value().sizes().vec();
+  for (const auto& item : net.named_buffers()) expected[item.key()] = item.value().sizes().vec();
+  torch::serialize::InputArchive archive;
+  archive.load_from(weights_path);
+  net.load(archive);
+  auto check = [&](const std::string& key, const torch::Tensor& t) -> absl::Status {
+    if (t.sizes().vec() != expected[key]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          weights_path, ": tensor ", key, " has shape [", absl::StrJoin(t.sizes(), ","),
+          "] but the config needs [", absl::StrJoin(expected[key], ","), "]"));
+    }
+    return absl::OkStatus();
+  };
+  for (const auto& item : net.named_parameters()) {
+    if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
+  }
+  for (const auto& item : net.named_buffers()) {
+    if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<UNet> LoadUNetWeights(const v1::ModelConfig& config,
                                      const std::string& weights_path) {
   if (!std::filesystem::exists(weights_path)) {
@@ -27,25 +52,7 @@ absl::StatusOr<UNet> LoadUNetWeights(const v1::ModelConfig& config,
   }
   try {
     UNet net(UNetOptionsFromConfig(config));
-    std::map<std::string, std::vector<int64_t>> expected;
-    for (const auto& item : net->named_parameters())
-      expected[item.key()] = item.value().sizes().vec();
-    for (const auto& item : net->named_buffers()) expected[item.key()] = item.value().sizes().vec();
-    torch::load(net, weights_path);
-    auto check = [&](const std::string& key, const torch::Tensor& t) -> absl::Status {
-      if (t.sizes().vec() != expected[key]) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            weights_path, ": tensor ", key, " has shape [", absl::StrJoin(t.sizes(), ","),
-            "] but the config needs [", absl::StrJoin(expected[key], ","), "]"));
-      }
-      return absl::OkStatus();
-    };
-    for (const auto& item : net->named_parameters()) {
-      if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
-    }
-    for (const auto& item : net->named_buffers()) {
-      if (absl::Status s = check(item.key(), item.value()); !s.ok()) return s;
-    }
+    FRINGE_RETURN_IF_ERROR(LoadWeightsChecked(*net, weights_path));
     return net;
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(absl::StrCat("cannot load U-Net weights from ", weights_path,

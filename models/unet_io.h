@@ -1,5 +1,6 @@
-// Building a U-Net from its config and loading its weights file, shared by serving, training
-// and attribution. Includes torch: only torch translation units include it.
+// Building a U-Net from its config and loading weights files with shape checks (any network:
+// U-Net and FCN8s), shared by serving, training and attribution. Includes torch: only torch
+// translation units include it.
 #ifndef FRINGE_MODELS_UNET_IO_H_
 #define FRINGE_MODELS_UNET_IO_H_
 
@@ -18,6 +19,12 @@ UNetOptions UNetOptionsFromConfig(const v1::ModelConfig& config);
 // it. torch::load replaces tensors whatever their shape, so every parameter and buffer is
 // checked against the config: INVALID_ARGUMENT names the first tensor that does not fit (or
 // the loader's error), NOT_FOUND a missing file. The module is returned in training mode.
+// Loads `weights_path` (written by torch::save) into `net`, checking every parameter and
+// buffer against the shape `net` was built with (torch::load replaces tensors whatever their
+// shape): INVALID_ARGUMENT names the first tensor that does not fit. Throws c10::Error for an
+// unreadable file, like torch::load.
+absl::Status LoadWeightsChecked(torch::nn::Module& net, const std::string& weights_path);
+
 absl::StatusOr<UNet> LoadUNetWeights(const v1::ModelConfig& config,
                                      const std::string& weights_path);
 

@@ -16,7 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "common/process_memory.h"
 
 namespace fringe {
 namespace {
@@ -25,20 +25,6 @@ namespace {
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3,
           0.5,   0.75,   1,     1.5,  2.5,   5,    10,  30,   60};
-}
-
-// Reads a "VmRSS:   1234 kB" style line of /proc/self/status, in bytes (0 if absent).
-double ProcStatusBytes(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) != 0) continue;
-    std::vector<std::string> parts =
-        absl::StrSplit(line.substr(key.size() + 1), ' ', absl::SkipEmpty());
-    double kb = 0;
-    if (!parts.empty() && absl::SimpleAtod(parts[0], &kb)) return kb * 1024;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -181,8 +167,10 @@ std::string ServerMetrics::Serialize() {
     std::lock_guard<std::mutex> lock(f_->hooks_mu);
     for (const auto& hook : f_->hooks) hook();
   }
-  f_->memory.Add({{"kind", "process_resident"}}).Set(ProcStatusBytes("VmRSS"));
-  f_->memory.Add({{"kind", "process_peak_resident"}}).Set(ProcStatusBytes("VmHWM"));
+  f_->memory.Add({{"kind", "process_resident"}})
+      .Set(static_cast<double>(ProcessStatusBytes("VmRSS")));
+  f_->memory.Add({{"kind", "process_peak_resident"}})
+      .Set(static_cast<double>(ProcessStatusBytes("VmHWM")));
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return out.str();

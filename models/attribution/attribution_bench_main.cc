@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "common/process_memory.h"
 #include "models/attribution/attribution.h"
 #include "models/model_config.h"
 #include "models/unet.h"
@@ -37,14 +38,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Reads a "VmXXX:   1234 kB" line of /proc/self/status, in MiB.
+// A /proc/self/status memory entry ("VmRSS", "VmHWM") in MiB.
 double ProcStatusMiB(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0) return std::atof(line.c_str() + key.size() + 1) / 1024.0;
-  }
-  return 0;
+  return static_cast<double>(fringe::ProcessStatusBytes(key)) / (1 << 20);
 }
 
 // Resets the peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0), so that each method's

@@ -4,13 +4,12 @@
 
 #include <condition_variable>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <mutex>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/process_memory.h"
 #include "common/status_macros.h"
 #include "models/torch_models.h"
 #include "server/jobs/dataset_store.h"
@@ -18,25 +17,6 @@
 
 namespace fringe {
 namespace fs = std::filesystem;
-
-namespace {
-
-// This process's resident set size in bytes (Linux /proc), 0 if unknown.
-int64_t ResidentBytes() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      int64_t kb = 0;
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(6, line.size() - 6 - 3)), &kb)) {
-        return kb * 1024;
-      }
-    }
-  }
-  return 0;
-}
-
-}  // namespace
 
 absl::StatusOr<v1::TrainConfig> ResolveJobConfig(const v1::TrainingJobSpec& spec,
                                                  const std::string& job_id, const JobPaths& paths,

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/process_memory.h"
 #include "models/model_config.h"
 #include "tests/support/test_repository.h"
 
@@ -104,16 +105,6 @@ TEST(ModelRepositoryTest, EmptyOrMissingRootFails) {
 namespace fringe {
 namespace {
 
-// Resident set size of this process in bytes (Linux).
-double ResidentBytes() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) * 1024;
-  }
-  return 0;
-}
-
 std::unique_ptr<ModelRepository> LoadedRepository(const std::string& root) {
   ModelRepository::Options options;
   options.root = root;
@@ -181,11 +172,11 @@ TEST(ModelLifecycleTest, UnloadReturnsTheMemory) {
   big.set_tile_size(64);
   testing::WriteUNetVersion(root, "m", 2, big);
   auto repo = LoadedRepository(root);
-  const double loaded = ResidentBytes();
+  const double loaded = static_cast<double>(ResidentBytes());
   auto unloaded = repo->Unload("m", 2);
   ASSERT_TRUE(unloaded.ok()) << unloaded.status();
   EXPECT_EQ(unloaded->versions(1).state(), v1::MODEL_STATE_UNLOADED);
-  const double after = ResidentBytes();
+  const double after = static_cast<double>(ResidentBytes());
   EXPECT_LT(after, loaded - 20e6) << "loaded " << loaded / 1e6 << " MB, after " << after / 1e6;
   EXPECT_EQ(repo->Get("m", 0)->version, 1);
   EXPECT_EQ(repo->Unload("m", 1).status().code(), absl::StatusCode::kFailedPrecondition)
