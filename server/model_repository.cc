@@ -431,37 +431,43 @@ absl::StatusOr<v1::ModelDescription> ModelRepository::Unload(const std::string& 
   return Describe(wanted, 0);
 }
 
+absl::Status ModelRepository::PinVersion(const std::string& name, int64_t version,
+                                         v1::ServingPolicy policy) {
+  if (version != 0) {
+    bool ready;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const Versions& versions = models_[name].versions;
+      auto entry = versions.find(version);
+      ready = entry != versions.end() && entry->second.state == v1::MODEL_STATE_READY;
+    }
+    // A version not loaded yet is loaded first; if that fails nothing changes.
+    if (!ready) FRINGE_RETURN_IF_ERROR(LoadAndInstall(name, version));
+  }
+  policy.set_pinned_version(version);
+  FRINGE_RETURN_IF_ERROR(SavePolicy(name, policy));
+  std::lock_guard<std::mutex> lock(mu_);
+  models_[name].policy = policy;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::ModelDescription> ModelRepository::Promote(const std::string& name,
                                                               int64_t version) {
   if (version < 0) return absl::InvalidArgumentError("version must be >= 0");
   std::string wanted;
   {
     std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
-    bool needs_load = false;
+    v1::ServingPolicy policy;
     {
       std::lock_guard<std::mutex> lock(mu_);
       FRINGE_ASSIGN_OR_RETURN(const auto found, FindLocked(name));
       wanted = found->first;
-      if (version != 0) {
-        auto entry = found->second.versions.find(version);
-        needs_load =
-            entry == found->second.versions.end() || entry->second.state != v1::MODEL_STATE_READY;
-      }
-    }
-    // A version not loaded yet is loaded first; if that fails nothing changes.
-    if (needs_load) FRINGE_RETURN_IF_ERROR(LoadAndInstall(wanted, version));
-    v1::ServingPolicy policy;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      Model& model = models_[wanted];
-      policy = model.policy;
-      const int64_t serving = ServingVersion(model);
+      policy = found->second.policy;
+      // Remember what serves now, before loading `version` could change "latest".
+      const int64_t serving = ServingVersion(found->second);
       if (serving != 0 && serving != version) policy.add_history(serving);
-      policy.set_pinned_version(version);
     }
-    FRINGE_RETURN_IF_ERROR(SavePolicy(wanted, policy));
-    std::lock_guard<std::mutex> lock(mu_);
-    models_[wanted].policy = policy;
+    FRINGE_RETURN_IF_ERROR(PinVersion(wanted, version, std::move(policy)));
   }
   spdlog::info("model_promoted name={} pinned_version={}", wanted, version);
   NotifyChange();
@@ -474,7 +480,6 @@ absl::StatusOr<v1::ModelDescription> ModelRepository::Rollback(const std::string
   {
     std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
     v1::ServingPolicy policy;
-    bool needs_load = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       FRINGE_ASSIGN_OR_RETURN(const auto found, FindLocked(name));
@@ -491,15 +496,8 @@ absl::StatusOr<v1::ModelDescription> ModelRepository::Rollback(const std::string
       }
       target = policy.history(policy.history_size() - 1);
       policy.mutable_history()->RemoveLast();
-      auto entry = found->second.versions.find(target);
-      needs_load =
-          entry == found->second.versions.end() || entry->second.state != v1::MODEL_STATE_READY;
     }
-    if (needs_load) FRINGE_RETURN_IF_ERROR(LoadAndInstall(wanted, target));
-    policy.set_pinned_version(target);
-    FRINGE_RETURN_IF_ERROR(SavePolicy(wanted, policy));
-    std::lock_guard<std::mutex> lock(mu_);
-    models_[wanted].policy = policy;
+    FRINGE_RETURN_IF_ERROR(PinVersion(wanted, target, std::move(policy)));
   }
   spdlog::info("model_rolled_back name={} pinned_version={}", wanted, target);
   NotifyChange();

@@ -100,6 +100,10 @@ class ModelRepository {
   // with the reason when it fails (recorded as FAILED).
   absl::Status LoadAndInstall(const std::string& name, int64_t version);
   absl::Status SavePolicy(const std::string& name, const v1::ServingPolicy& policy) const;
+  // Pins `version` of `name` (0 = latest) with `policy`, whose history the caller updated:
+  // loads the version if it is not ready, saves the policy file, installs it. Nothing changes
+  // when loading or saving fails. Called with lifecycle_mu_ held.
+  absl::Status PinVersion(const std::string& name, int64_t version, v1::ServingPolicy policy);
   std::string ResolveName(const std::string& name) const;
   void NotifyChange();
   std::string AvailableLocked() const;

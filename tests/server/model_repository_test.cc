@@ -140,6 +140,14 @@ TEST(ModelLifecycleTest, PromoteRollbackAndPolicySurvivesARestart) {
   EXPECT_EQ(restarted->Describe("m", 0)->pinned_version(), 2);
   ASSERT_TRUE(restarted->Promote("m", 0).ok());  // Back to "latest".
   EXPECT_EQ(restarted->Get("m", 0)->version, 3);
+  // Promoting a version that is only on disk loads it; rolling back returns to what served
+  // before, even though loading the newer version changed "latest" on the way.
+  testing::WriteUNetVersion(root, "m", 4, testing::TinyUNetConfig(), 4);
+  ASSERT_TRUE(restarted->Promote("m", 4).ok());
+  EXPECT_EQ(restarted->Get("m", 0)->version, 4);
+  auto previous = restarted->Rollback("m");
+  ASSERT_TRUE(previous.ok()) << previous.status();
+  EXPECT_EQ(previous->serving_version(), 3);
 }
 
 TEST(ModelLifecycleTest, RescanLoadsNewVersionsAndDropsVanishedOnes) {
