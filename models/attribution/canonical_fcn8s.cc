@@ -88,15 +88,7 @@ std::vector<std::string> CanonicalFCN8s::ActivationNames() const {
 torch::Tensor CanonicalFCN8s::Run(int index, const torch::Tensor& x, Fcn8sTrace* trace,
                                   const ActivationObserver& observer) const {
   const LinearLayer& layer = layers_[index];
-  const torch::Tensor z =
-      layer.kind == LinearLayer::Kind::kConv
-          ? torch::conv2d(x, layer.weight, layer.bias, 1, layer.padding, layer.dilation)
-          : torch::conv_transpose2d(x, layer.weight, layer.bias, layer.stride);
-  if (trace != nullptr) {
-    trace->layers.inputs[index] = x;
-    trace->layers.pre_activations[index] = z;
-  }
-  torch::Tensor y = layer.relu ? torch::relu(z) : z;
+  torch::Tensor y = RunLinearLayer(layer, index, x, trace != nullptr ? &trace->layers : nullptr);
   if (observer && index != Head()) observer(layer.name, y);
   return y;
 }

@@ -125,9 +125,8 @@ std::vector<std::string> CanonicalUNet::ActivationNames() const {
   return names;
 }
 
-torch::Tensor CanonicalUNet::Run(int index, const torch::Tensor& x, ForwardTrace* trace,
-                                 const ActivationObserver& observer) const {
-  const LinearLayer& layer = layers_[index];
+torch::Tensor RunLinearLayer(const LinearLayer& layer, int index, const torch::Tensor& x,
+                             ForwardTrace* trace) {
   const torch::Tensor z =
       layer.kind == LinearLayer::Kind::kConv
           ? torch::conv2d(x, layer.weight, layer.bias, 1, layer.padding, layer.dilation)
@@ -136,7 +135,13 @@ torch::Tensor CanonicalUNet::Run(int index, const torch::Tensor& x, ForwardTrace
     trace->inputs[index] = x;
     trace->pre_activations[index] = z;
   }
-  torch::Tensor y = layer.relu ? torch::relu(z) : z;
+  return layer.relu ? torch::relu(z) : z;
+}
+
+torch::Tensor CanonicalUNet::Run(int index, const torch::Tensor& x, ForwardTrace* trace,
+                                 const ActivationObserver& observer) const {
+  const LinearLayer& layer = layers_[index];
+  torch::Tensor y = RunLinearLayer(layer, index, x, trace);
   if (observer && layer.name != "head") observer(layer.name, y);
   return y;
 }

@@ -61,6 +61,12 @@ struct ForwardTrace {
   std::vector<std::vector<int64_t>> pool_input_sizes;
 };
 
+// Runs one layer: its convolution or transposed convolution, then its ReLU if it has one;
+// records the layer's input and pre-activation at `index` of `trace` when given. Shared by
+// the canonical U-Net and FCN8s.
+torch::Tensor RunLinearLayer(const LinearLayer& layer, int index, const torch::Tensor& x,
+                             ForwardTrace* trace);
+
 // Receives every named activation of a forward pass: each layer's output after its ReLU
 // ("down.0.first", "up.1", "head" = logits) and each block's output ("down.0", "bottleneck",
 // "up_blocks.1").

@@ -383,6 +383,23 @@ torch::Tensor LrpEngine::PropagateLayer(int layer_index, const LinearLayer& laye
   return out;
 }
 
+namespace {
+
+// The rule of every layer (epsilon where the options give none) and, for a z-box input rule
+// without bounds, the input's own range as the bounds (written into `opts`).
+std::vector<LrpRule> PrepareRules(const torch::Tensor& input, size_t layer_count,
+                                  LrpOptions* opts) {
+  std::vector<LrpRule> rules = opts->rules;
+  if (rules.empty()) rules.assign(layer_count, LrpRule::kEpsilon);
+  if (rules[0] == LrpRule::kZBox && !(opts->low && opts->high)) {
+    opts->low = input.min().item<double>();
+    opts->high = input.max().item<double>();
+  }
+  return rules;
+}
+
+}  // namespace
+
 LrpResult LrpEngine::Explain(const torch::Tensor& input, const TargetSpec& target,
                              const LrpOptions& options) const {
   return fcn_ ? ExplainFcn8s(input, target, options) : ExplainUNet(input, target, options);
@@ -393,13 +410,8 @@ LrpResult LrpEngine::ExplainUNet(const torch::Tensor& input, const TargetSpec& t
   torch::NoGradGuard no_grad;
   const CanonicalUNet& net = *net_;
   const auto& layers = net.layers();
-  std::vector<LrpRule> rules = options.rules;
-  if (rules.empty()) rules.assign(layers.size(), LrpRule::kEpsilon);
   LrpOptions opts = options;
-  if (rules[0] == LrpRule::kZBox && !(opts.low && opts.high)) {
-    opts.low = input.min().item<double>();
-    opts.high = input.max().item<double>();
-  }
+  const std::vector<LrpRule> rules = PrepareRules(input, net.layers().size(), &opts);
 
   ForwardTrace trace;
   const torch::Tensor logits = net.Forward(input, &trace);
@@ -475,13 +487,8 @@ LrpResult LrpEngine::ExplainFcn8s(const torch::Tensor& input, const TargetSpec& 
   torch::NoGradGuard no_grad;
   const CanonicalFCN8s& net = *fcn_;
   const auto& layers = net.layers();
-  std::vector<LrpRule> rules = options.rules;
-  if (rules.empty()) rules.assign(layers.size(), LrpRule::kEpsilon);
   LrpOptions opts = options;
-  if (rules[0] == LrpRule::kZBox && !(opts.low && opts.high)) {
-    opts.low = input.min().item<double>();
-    opts.high = input.max().item<double>();
-  }
+  const std::vector<LrpRule> rules = PrepareRules(input, net.layers().size(), &opts);
 
   Fcn8sTrace trace;
   net.Forward(input, &trace);
