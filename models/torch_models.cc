@@ -150,13 +150,17 @@ absl::StatusOr<std::unique_ptr<Segmenter>> LoadUNetSegmenter(const v1::ModelConf
   }
 }
 
-absl::Status WriteInitialUNetWeights(const v1::ModelConfig& config, const std::string& weights_path,
-                                     uint64_t seed) {
+namespace {
+
+// Writes `module`'s weights to a temporary file renamed over `weights_path` (readers never see
+// half a file), as torch::save would write them.
+absl::Status SaveWeightsAtomically(const torch::nn::Module& module,
+                                   const std::string& weights_path) {
   try {
-    torch::manual_seed(seed);
-    UNet net(UNetOptionsFromConfig(config));
     const std::string tmp = weights_path + ".tmp";
-    torch::save(net, tmp);
+    torch::serialize::OutputArchive archive;
+    module.save(archive);
+    archive.save_to(tmp);
     std::filesystem::rename(tmp, weights_path);
   } catch (const c10::Error& e) {
     return absl::InternalError(
@@ -165,6 +169,20 @@ absl::Status WriteInitialUNetWeights(const v1::ModelConfig& config, const std::s
     return absl::InternalError(absl::StrCat("cannot write ", weights_path, ": ", e.what()));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteInitialUNetWeights(const v1::ModelConfig& config, const std::string& weights_path,
+                                     uint64_t seed) {
+  try {
+    torch::manual_seed(seed);
+    UNet net(UNetOptionsFromConfig(config));
+    return SaveWeightsAtomically(*net, weights_path);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot build a U-Net for ", weights_path, ": ", e.what_without_backtrace()));
+  }
 }
 
 absl::Status WriteInitialWeights(const v1::ModelConfig& config_in, const std::string& weights_path,
@@ -191,16 +209,11 @@ absl::Status WriteInitialWeights(const v1::ModelConfig& config_in, const std::st
       if (!imported.ok()) return imported.status();
       if (summary) *summary = imported->summary;
     }
-    const std::string tmp = weights_path + ".tmp";
-    torch::save(net->module, tmp);
-    std::filesystem::rename(tmp, weights_path);
+    return SaveWeightsAtomically(*net->module, weights_path);
   } catch (const c10::Error& e) {
     return absl::InternalError(
-        absl::StrCat("cannot write ", weights_path, ": ", e.what_without_backtrace()));
-  } catch (const std::filesystem::filesystem_error& e) {
-    return absl::InternalError(absl::StrCat("cannot write ", weights_path, ": ", e.what()));
+        absl::StrCat("cannot build weights for ", weights_path, ": ", e.what_without_backtrace()));
   }
-  return absl::OkStatus();
 }
 
 void SetTorchIntraOpThreads(int threads) {
