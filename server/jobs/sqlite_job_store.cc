@@ -2,8 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -228,7 +230,17 @@ absl::Status SqliteJobStore::InitSchema() {
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
   // WAL: readers never block the writer; FULL: a commit is on disk when it returns, so a
   // claimed job is never claimed twice after a power cut (NORMAL would survive kill -9 only).
-  FRINGE_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+  // Switching a fresh file to WAL takes an exclusive lock, and SQLite may answer SQLITE_BUSY
+  // without calling the busy handler while another process opens the same file at that
+  // moment (servers starting together): retry for as long as the busy timeout allows.
+  for (int waited_ms = 0;; waited_ms += 10) {
+    const int rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) break;
+    if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= kBusyTimeoutMs) {
+      return Error("PRAGMA journal_mode=WAL");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   FRINGE_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
   FRINGE_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   absl::Status status = [&]() -> absl::Status {
