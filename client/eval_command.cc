@@ -48,20 +48,6 @@ Json OrNull(const std::optional<double>& v) { return v.has_value() ? Json(*v) : 
 
 }  // namespace
 
-int DoseBin(double dose_e_per_a2) {
-  int bin = 0;
-  for (const double edge : kDoseBinEdges) {
-    if (dose_e_per_a2 >= edge) ++bin;
-  }
-  return bin;
-}
-
-std::string DoseBinLabel(int bin) {
-  if (bin <= 0) return absl::StrCat("< ", kDoseBinEdges.front());
-  if (bin >= kNumDoseBins - 1) return absl::StrCat(">= ", kDoseBinEdges.back());
-  return absl::StrCat(kDoseBinEdges[bin - 1], "-", kDoseBinEdges[bin]);
-}
-
 EvalSummary SummarizeEvaluations(const std::vector<ImageEvaluation>& results) {
   EvalSummary s;
   double dice = 0, iou = 0, precision = 0, recall = 0, f1 = 0, compute = 0;

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "absl/strings/str_cat.h"
+
 namespace fringe {
 
 ConfusionCounts& ConfusionCounts::operator+=(const ConfusionCounts& other) {
@@ -42,6 +44,20 @@ SegmentationMetrics ComputeMetrics(const ConfusionCounts& c) {
   m.f1 = (m.precision + m.recall) > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
   m.accuracy = ratio(tp + tn, tp + tn + fp + fn);
   return m;
+}
+
+int DoseBin(double dose_e_per_a2) {
+  int bin = 0;
+  for (const double edge : kDoseBinEdges) {
+    if (dose_e_per_a2 >= edge) ++bin;
+  }
+  return bin;
+}
+
+std::string DoseBinLabel(int bin) {
+  if (bin <= 0) return absl::StrCat("< ", kDoseBinEdges.front());
+  if (bin >= kNumDoseBins - 1) return absl::StrCat(">= ", kDoseBinEdges.back());
+  return absl::StrCat(kDoseBinEdges[bin - 1], "-", kDoseBinEdges[bin]);
 }
 
 }  // namespace fringe

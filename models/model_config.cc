@@ -146,13 +146,18 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::ModelConfig> ParseModelConfig(const std::string& text) {
-  v1::ModelConfig config;
+absl::Status ParseTextFormat(const std::string& text, google::protobuf::Message* message) {
   google::protobuf::TextFormat::Parser parser;
   ErrorCollector errors;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &config)) {
-    return absl::InvalidArgumentError(absl::StrCat("config.pbtxt: ", errors.first()));
+  if (!parser.ParseFromString(text, message)) return absl::InvalidArgumentError(errors.first());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ModelConfig> ParseModelConfig(const std::string& text) {
+  v1::ModelConfig config;
+  if (absl::Status s = ParseTextFormat(text, &config); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("config.pbtxt: ", s.message()));
   }
   ApplyModelConfigDefaults(&config);
   if (absl::Status s = ValidateModelConfig(config); !s.ok()) {
@@ -173,6 +178,10 @@ std::string ModelConfigToText(const v1::ModelConfig& config) {
   std::string text;
   google::protobuf::TextFormat::PrintToString(config, &text);
   return text;
+}
+
+bool IsTorchArchitecture(const std::string& architecture) {
+  return architecture == "unet" || architecture == "fcn8s";
 }
 
 }  // namespace fringe

@@ -44,10 +44,6 @@ SegmentationNet Wrap(FCN8s net) {
 
 }  // namespace
 
-bool IsTorchArchitecture(const std::string& architecture) {
-  return architecture == "unet" || architecture == "fcn8s";
-}
-
 absl::StatusOr<SegmentationNet> BuildSegmentationNet(const v1::ModelConfig& config) {
   try {
     if (config.architecture() == "unet") return Wrap(UNet(UNetOptionsFromConfig(config)));

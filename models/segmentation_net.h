@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "fringe/v1/model_config.pb.h"
+#include "models/model_config.h"  // IsTorchArchitecture
 
 namespace fringe {
 
@@ -31,9 +32,6 @@ struct SegmentationNet {
   // Folds eval-mode BatchNorm into the convolutions (serving).
   std::function<void()> fold_batch_norm;
 };
-
-// True for the architectures BuildSegmentationNet knows.
-bool IsTorchArchitecture(const std::string& architecture);
 
 // A freshly initialised network (draws from torch's global generator: seed it first).
 // INVALID_ARGUMENT for an architecture that is not a torch network.

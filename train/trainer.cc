@@ -99,6 +99,9 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
     return absl::InvalidArgumentError("batch_size must be 1..1024");
   }
   if (c.steps() < 1) return absl::InvalidArgumentError("steps must be >= 1");
+  if (c.max_minutes() < 0 || c.max_seconds() < 0) {
+    return absl::InvalidArgumentError("max_minutes and max_seconds must be >= 0");
+  }
   if (!(c.learning_rate() > 0) || c.min_learning_rate() < 0) {
     return absl::InvalidArgumentError("learning_rate must be > 0 and min_learning_rate >= 0");
   }
@@ -257,6 +260,8 @@ class Trainer::Impl {
   int64_t best_step_ = 0;
   int stale_validations_ = 0;
   nlohmann::json history_ = nlohmann::json::array();
+  // Training time of the runs this one resumed (from the checkpoint), for the time budget.
+  double training_seconds_ = 0;
   bool resumed_ = false;
   int64_t resumed_from_ = 0;
 };
@@ -456,7 +461,8 @@ absl::Status Trainer::Impl::SaveCheckpoint() {
     nlohmann::json state = {
         {"step", step_},           {"best", best_},
         {"best_step", best_step_}, {"stale_validations", stale_validations_},
-        {"history", history_},     {"config", ModelConfigToText(config_.model())}};
+        {"history", history_},     {"config", ModelConfigToText(config_.model())},
+        {"training_seconds", training_seconds_}};
     std::ofstream(tmp / "state.json") << state.dump(1);
     fs::remove_all(root / name);
     fs::rename(tmp, root / name);
@@ -506,6 +512,7 @@ absl::Status Trainer::Impl::LoadCheckpoint(const std::string& dir) {
     best_step_ = state.at("best_step").get<int64_t>();
     stale_validations_ = state.at("stale_validations").get<int>();
     history_ = state.at("history");
+    training_seconds_ = state.value("training_seconds", 0.0);  // Absent before it was kept.
   } catch (const std::exception& e) {
     return absl::DataLossError(
         absl::StrCat("checkpoint ", dir, " is unreadable: ", e.what(),
@@ -572,6 +579,9 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
   result.resumed = resumed_;
   result.resumed_from_step = resumed_from_;
   const int64_t run_start_step = step_;
+  const double earlier_seconds = training_seconds_;
+  const double budget_seconds =
+      config_.max_seconds() > 0 ? config_.max_seconds() : 60.0 * config_.max_minutes();
   double loss_sum = 0;
   int loss_count = 0;
   bool stop = false;
@@ -636,9 +646,10 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
       loss_count = 0;
       if (on_progress) on_progress(progress);
     }
-    const double minutes =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60;
-    if (config_.max_minutes() > 0 && minutes >= config_.max_minutes()) stop = true;
+    training_seconds_ = earlier_seconds + std::chrono::duration<double>(
+                                              std::chrono::steady_clock::now() - start)
+                                              .count();
+    if (budget_seconds > 0 && training_seconds_ >= budget_seconds) stop = true;
     if (options_.stop_after_steps > 0 && step_ - run_start_step >= options_.stop_after_steps) {
       stop = true;
       cancelled = true;
@@ -656,6 +667,7 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
   result.best_validation = best_;
   result.best_step = best_step_;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.training_seconds = training_seconds_;
   if (cancelled) {
     return absl::CancelledError(
         absl::StrCat("stopped at step ", step_, "; checkpoint in ", config_.checkpoint_dir()));

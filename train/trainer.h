@@ -47,7 +47,8 @@ struct TrainResult {
   std::map<std::string, double> best_validation;
   int64_t best_step = 0;
   std::string version_dir;  // Where the model version was written ("" if no output).
-  double seconds = 0;
+  double seconds = 0;           // This run's wall time.
+  double training_seconds = 0;  // Training time over this run and the runs it resumed.
 };
 
 class Trainer {

@@ -172,7 +172,8 @@ std::vector<ValidationImage> TrainingData::MakeValidationSet() const {
   for (int i = 0; i < config_.validation_images(); ++i) {
     const sim::Sample s = validation_simulator_->Generate(config_.validation_seed(), i);
     set.push_back({StandardiseFrame(s.image), s.mask, s.params.dose_e_per_a2,
-                   absl::StrCat("synthetic_", config_.validation_seed(), "_", i)});
+                   absl::StrCat("synthetic_", config_.validation_seed(), "_", i),
+                   s.params.pixel_size_nm});
   }
   for (const Labelled& l : labelled_validation_) {
     set.push_back({l.image, l.mask, l.dose, l.stem});

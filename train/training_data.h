@@ -31,6 +31,7 @@ struct ValidationImage {
   cv::Mat mask;   // CV_8U 0/1.
   std::optional<double> dose;
   std::string name;
+  std::optional<double> pixel_size_nm;  // Known for synthetic images.
 };
 
 // Deterministic 64-bit mixing of several values (SplitMix64 chain).

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 
 #include "models/model_config.h"
 #include "tests/support/test_repository.h"
@@ -197,6 +198,42 @@ TEST(TrainerTest, ResumeReproducesTheUninterruptedRunExactly) {
   EXPECT_TRUE(result->resumed);
   EXPECT_EQ(result->resumed_from_step, 3);
   EXPECT_EQ((*second)->ParameterSnapshot(), (*straight)->ParameterSnapshot());
+}
+
+// The time budget counts over interruptions: a resumed run gets what is left of it, not a
+// new one (fringe-study's per-candidate budget relies on it).
+TEST(TrainerTest, TimeBudgetCountsOverResumedRuns) {
+  const std::string dir = testing::MakeTempDir("train_budget");
+  Trainer::Options first_part;
+  first_part.stop_after_steps = 3;
+  auto first = Trainer::Create(TinyConfig(dir), first_part);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ((*first)->Run(nullptr).status().code(), absl::StatusCode::kCancelled);
+  first->reset();
+  std::ifstream latest(dir + "/ckpt/LATEST");
+  std::string name;
+  latest >> name;
+  std::ifstream state_file(dir + "/ckpt/" + name + "/state.json");
+  std::stringstream text;
+  text << state_file.rdbuf();
+  const std::string state = text.str();
+  const size_t at = state.find("\"training_seconds\"");
+  ASSERT_NE(at, std::string::npos) << state;
+  const double spent = std::stod(state.substr(state.find(':', at) + 1));
+  EXPECT_GT(spent, 0);
+
+  // A budget the first part already used up: the resumed run stops after one more step.
+  v1::TrainConfig config = TinyConfig(dir);
+  config.set_max_seconds(spent);
+  Trainer::Options resume;
+  resume.resume = true;
+  auto second = Trainer::Create(config, resume);
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto result = (*second)->Run(nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->steps, 4);
+  EXPECT_GT(result->training_seconds, spent);
+  EXPECT_FALSE(result->version_dir.empty());  // Out of time still ships the best version.
 }
 
 TEST(TrainerTest, MicroBatchesAccumulateAndYieldBetweenPieces) {
