@@ -4,9 +4,10 @@
 # FRINGE_CXX_STANDARD (17 by default): a newer LibTorch may need C++20 headers while
 #   CMakeLists.txt pins CMAKE_CXX_STANDARD 17; this maps the "C++17" flag to the newer one.
 # FRINGE_CUDA_SHIMS: prepares what LibTorch's CUDA config (Caffe2/public/cuda.cmake) expects:
-#   the toolkit found up front (a clear error if not), CUDA:: targets the toolkit lacks taken
-#   from the pip nvidia-* wheels (FRINGE_NVIDIA_LIB_DIRS), and CUDA::nvToolsExt (NVTX2, gone
-#   since CUDA 12.9) mapped to the header-only NVTX3 for configs that still name it.
+#   the toolkit found up front (a clear error if not), CUDA:: targets this CMake's
+#   FindCUDAToolkit does not define taken from the toolkit's library directory or the pip
+#   nvidia-* wheels (FRINGE_NVIDIA_LIB_DIRS), and CUDA::nvToolsExt (NVTX2, gone since CUDA
+#   12.9) mapped to the header-only NVTX3 for configs that still name it.
 
 if(FRINGE_CXX_STANDARD AND NOT FRINGE_CXX_STANDARD STREQUAL "17")
   message(STATUS "fringe CUDA: compiling as C++${FRINGE_CXX_STANDARD} (LibTorch's headers need it)")
@@ -28,13 +29,23 @@ endif()
 message(STATUS "fringe CUDA: toolkit ${CUDAToolkit_VERSION}, nvcc ${CUDAToolkit_NVCC_EXECUTABLE}, "
                "libraries in ${CUDAToolkit_LIBRARY_DIR}")
 
-foreach(lib cudart cublas cublasLt cufft curand cusparse cusolver nvrtc nvJitLink cupti)
-  if(TARGET CUDA::${lib})
+# target:library pairs LibTorch's config may name; the toolkit's own directory first (an older
+# CMake's FindCUDAToolkit does not define every target), then the pip wheels.
+foreach(_fringe_pair cudart:cudart cublas:cublas cublasLt:cublasLt cufft:cufft curand:curand
+             cusparse:cusparse cusolver:cusolver nvrtc:nvrtc nvJitLink:nvJitLink cupti:cupti
+             cuda_driver:cuda)
+  string(REPLACE ":" ";" _fringe_pair "${_fringe_pair}")
+  list(GET _fringe_pair 0 _fringe_target)
+  list(GET _fringe_pair 1 _fringe_libname)
+  if(TARGET CUDA::${_fringe_target})
     continue()
   endif()
   set(_fringe_lib "")
-  foreach(dir IN LISTS FRINGE_NVIDIA_LIB_DIRS)
-    file(GLOB _fringe_candidates "${dir}/lib${lib}.so*")
+  foreach(_fringe_dir IN LISTS CUDAToolkit_LIBRARY_DIR FRINGE_NVIDIA_LIB_DIRS)
+    file(GLOB _fringe_candidates "${_fringe_dir}/lib${_fringe_libname}.so*")
+    if(_fringe_target STREQUAL "cuda_driver" AND NOT _fringe_candidates)
+      file(GLOB _fringe_candidates "${_fringe_dir}/stubs/lib${_fringe_libname}.so*")
+    endif()
     if(_fringe_candidates)
       list(SORT _fringe_candidates)
       list(GET _fringe_candidates 0 _fringe_lib)
@@ -42,15 +53,21 @@ foreach(lib cudart cublas cublasLt cufft curand cusparse cusolver nvrtc nvJitLin
     endif()
   endforeach()
   if(_fringe_lib)
-    add_library(CUDA::${lib} INTERFACE IMPORTED)
-    set_target_properties(CUDA::${lib} PROPERTIES
+    add_library(CUDA::${_fringe_target} INTERFACE IMPORTED)
+    set_target_properties(CUDA::${_fringe_target} PROPERTIES
       INTERFACE_LINK_LIBRARIES "${_fringe_lib}"
       INTERFACE_INCLUDE_DIRECTORIES "${CUDAToolkit_INCLUDE_DIRS}")
-    message(STATUS "fringe CUDA: CUDA::${lib} is not in the toolkit; using ${_fringe_lib}")
+    message(STATUS "fringe CUDA: CUDA::${_fringe_target} was not defined; using ${_fringe_lib}")
   else()
-    message(STATUS "fringe CUDA: no CUDA::${lib} in the toolkit or the pip wheels")
+    message(STATUS "fringe CUDA: no CUDA::${_fringe_target} (toolkit or pip wheels)")
   endif()
 endforeach()
+unset(_fringe_pair)
+unset(_fringe_target)
+unset(_fringe_libname)
+unset(_fringe_lib)
+unset(_fringe_candidates)
+unset(_fringe_dir)
 
 if(NOT TARGET CUDA::nvToolsExt)
   add_library(CUDA::nvToolsExt INTERFACE IMPORTED)
