@@ -22,12 +22,15 @@ KIT=${FRINGE_KIT:-.cuda-kit/prefix.tar.xz}
 # The kit's library file names (to hide the host's copies of the same libraries).
 kit_libs=$(tar -tJf "$KIT" | sed -n 's#^\./usr/lib/x86_64-linux-gnu/\([^/]*\.so[^/]*\)$#\1#p')
 export kit_libs
-exec unshare -m bash -s -- "$@" <<'EOF'
-set -euo pipefail
-mount --make-rprivate /
+# The empty directory and file mounted over the host's copies (removed afterwards).
 E=$(mktemp -d /tmp/fringe-dry-empty.XXXXXX)
 mkdir "$E/d"
 : > "$E/f"
+export E
+trap 'rm -rf "$E"' EXIT
+unshare -m bash -s -- "$@" <<'EOF'
+set -euo pipefail
+mount --make-rprivate /
 hidden=0
 hide() {  # hide PATH...: an empty directory or file mounted over each that exists
   for p in "$@"; do
