@@ -26,7 +26,10 @@ absl::Status LoadWeightsChecked(torch::nn::Module& net, const std::string& weigh
   for (const auto& item : net.named_parameters()) expected[item.key()] = item.value().sizes().vec();
   for (const auto& item : net.named_buffers()) expected[item.key()] = item.value().sizes().vec();
   torch::serialize::InputArchive archive;
-  archive.load_from(weights_path);
+  // Onto the CPU whatever device the file was saved from: callers move the net themselves
+  // (LoadUNetSegmenter/LoadFCN8sSegmenter to the runtime device; the explainer and the trainer
+  // run on the CPU), and a CPU-only host can still read weights saved from a CUDA module.
+  archive.load_from(weights_path, torch::Device(torch::kCPU));
   net.load(archive);
   auto check = [&](const std::string& key, const torch::Tensor& t) -> absl::Status {
     if (t.sizes().vec() != expected[key]) {
