@@ -87,12 +87,16 @@ int main(int argc, char** argv) {
   int training_threads = 0;
   app.add_option("--training-threads", training_threads, "Training job threads [--threads]");
   app.add_option("--json", json_path)->capture_default_str();
+  std::string device = "cpu";
+  app.add_option("--device", device, "Server device: cpu or cuda:N (inference and training)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   const std::string state = fringe::testing::MakeTempDir("lab_bench");
   fringe::testing::ServerProcess server(server_bin, repository,
                                         {"--intra-op-threads", std::to_string(threads),
-                                         "--state-dir", state, "--repository-poll-seconds", "-1"});
+                                         "--state-dir", state, "--repository-poll-seconds", "-1",
+                                         "--device", device});
   fringe::FringeClient::Options options;
   options.target = server.address();
   auto client = fringe::FringeClient::Create(options);
@@ -191,6 +195,7 @@ int main(int argc, char** argv) {
 
   nlohmann::json out;
   out["live_tile"] = side;
+  out["device"] = device;
   out["service_ms"] = s * 1000;
   out["stream_period_ms"] = 2 * s * 1000;
   out["training"] = {{"tile", train_tile}, {"batch", batch}, {"micro_batch", micro_batch}};

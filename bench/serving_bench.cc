@@ -54,12 +54,15 @@ int main(int argc, char** argv) {
   app.add_option("--size", side, "Tile side in pixels")->capture_default_str();
   app.add_option("--concurrency", concurrency, "Requests in flight")->capture_default_str();
   app.add_option("--json", json_path, "Where to write the results")->capture_default_str();
+  std::string device = "cpu";
+  app.add_option("--device", device, "cpu or cuda:N (both paths)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   nlohmann::json out;
   out["tile"] = side;
   out["tiles_per_run"] = tiles;
   out["intra_op_threads"] = threads;
+  out["device"] = device;
 
   // In-process: the exact code path the server's workers run, without gRPC; once with the
   // eager LibTorch module and once with the oneDNN plan the server uses.
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
     options.root = repository;
     options.default_model = model;
     options.runtime.onednn = onednn;
+    options.runtime.device = device;
     auto repo = fringe::ModelRepository::Create(options, fringe::ModelRegistry::WithBuiltins());
     if (!repo.ok() || !(*repo)->LoadAll().ok()) return std::nullopt;
     auto servable = (*repo)->Get(model, 0);
@@ -109,7 +113,8 @@ int main(int argc, char** argv) {
 
   fringe::testing::ServerProcess server(
       server_bin, repository,
-      {"--workers", "1", "--intra-op-threads", std::to_string(threads), "--log-level", "warn"});
+      {"--workers", "1", "--intra-op-threads", std::to_string(threads), "--log-level", "warn",
+       "--device", device});
   std::printf("model %s, %lld params, %dx%d tiles, %d intra-op threads\n\n", model_id.c_str(),
               static_cast<long long>(parameters), side, side, threads);
   std::printf("%-22s %10s %9s %9s %9s %8s\n", "path", "tiles/s", "p50 ms", "p95 ms", "p99 ms",

@@ -76,6 +76,7 @@ absl::StatusOr<std::unique_ptr<FringeServer>> FringeServer::Start(const v1::Serv
   runner.paths = paths;
   runner.max_running = config.max_running_jobs();
   runner.memory_budget_bytes = config.training_memory_budget_mb() << 20;
+  runner.device = repo_options.runtime.device;
   s->job_runner_ = std::make_unique<JobRunner>(s->job_store_.get(), s->scheduler_.get(),
                                                s->repository_.get(), s->metrics_.get(), runner);
   JobStore* job_store = s->job_store_.get();

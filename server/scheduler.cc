@@ -229,14 +229,24 @@ void Scheduler::WorkerLoop() {
   for (;;) {
     std::vector<Entry> batch;
     std::vector<Entry> expired;
+    TrainingPiece* piece = nullptr;
     {
       std::unique_lock<std::mutex> lock(mu_);
       for (;;) {
-        // Inference waits only for the training step in progress.
+        // Inference waits only for the training piece in progress.
         if (!training_active_) {
           Clock::time_point wake;
           if (TakeBatchLocked(&batch, &expired, &wake)) break;
           if (!expired.empty()) break;
+          // Training gets the device only when no inference is waiting or running.
+          if (!pieces_.empty() && !training_paused_ && running_ == 0 && QueuedLocked() == 0) {
+            piece = pieces_.front();
+            pieces_.pop_front();
+            piece->started = true;
+            training_active_ = true;
+            ++training_pieces_;
+            break;
+          }
           if (stopping_ && QueuedLocked() == 0) return;
           if (wake != Clock::time_point::max()) {
             cv_.wait_until(lock, wake);
@@ -248,6 +258,18 @@ void Scheduler::WorkerLoop() {
       running_ += batch.size();
       FinishedLocked(expired);
       UpdateQueueGaugesLocked();
+    }
+    if (piece != nullptr) {
+      try {
+        (*piece->run)();
+      } catch (...) {
+        piece->error = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      training_active_ = false;
+      piece->done = true;
+      cv_.notify_all();  // The trainer waits for its piece; inference may be waiting too.
+      continue;
     }
     for (Entry& e : expired) {
       e.work->Drop(absl::DeadlineExceededError("the deadline passed while the request was queued"));
@@ -276,24 +298,25 @@ void Scheduler::WorkerLoop() {
   }
 }
 
-std::unique_ptr<Scheduler::TrainingLease> Scheduler::AcquireForTraining(
-    const std::atomic<bool>* stop) {
+bool Scheduler::RunTrainingPiece(const std::function<void()>& run,
+                                 const std::atomic<bool>* stop) {
+  TrainingPiece piece;
+  piece.run = &run;
   std::unique_lock<std::mutex> lock(mu_);
-  for (;;) {
-    if (stopping_ || (stop != nullptr && stop->load())) return nullptr;
-    if (!training_paused_ && !training_active_ && running_ == 0 && QueuedLocked() == 0) break;
+  if (stopping_ || (stop != nullptr && stop->load())) return false;
+  pieces_.push_back(&piece);
+  cv_.notify_all();
+  while (!piece.done) {
+    if (!piece.started && (stopping_ || (stop != nullptr && stop->load()))) {
+      pieces_.erase(std::find(pieces_.begin(), pieces_.end(), &piece));
+      return false;
+    }
     // Wake periodically to notice `stop`, which is not tied to our condition variable.
     cv_.wait_for(lock, std::chrono::milliseconds(100));
   }
-  training_active_ = true;
-  ++training_steps_;
-  return std::unique_ptr<TrainingLease>(new TrainingLease(this));
-}
-
-Scheduler::TrainingLease::~TrainingLease() {
-  std::lock_guard<std::mutex> lock(scheduler_->mu_);
-  scheduler_->training_active_ = false;
-  scheduler_->cv_.notify_all();
+  lock.unlock();
+  if (piece.error) std::rethrow_exception(piece.error);
+  return true;
 }
 
 void Scheduler::SetTrainingPaused(bool paused) {
@@ -307,8 +330,8 @@ Scheduler::Stats Scheduler::stats() const {
   Stats s;
   for (int c = 0; c < kWorkClasses; ++c) s.queued[c] = queues_[c].size;
   s.running = running_;
-  s.training_step_active = training_active_;
-  s.training_steps = training_steps_;
+  s.training_piece_active = training_active_;
+  s.training_pieces = training_pieces_;
   return s;
 }
 

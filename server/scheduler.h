@@ -3,8 +3,10 @@
 // (round robin) so one client's flood cannot starve another's requests. Works that share a
 // batch key (same model, version and tile shape) run together in one network call, up to
 // max_batch, optionally waiting up to max_queue_delay for a batch to fill (dynamic batching).
-// Training shares the device between steps: AcquireForTraining() blocks while any inference
-// is queued or running, and inference waits for at most the one training step in progress.
+// Training shares the device in short pieces (a batch's preparation, one micro-batch's forward
+// and backward, one validation image): RunTrainingPiece() runs a piece on a worker thread
+// when no inference is queued or running, and inference waits for at most the piece in
+// progress.
 //
 // Shared by every service, so it knows nothing of gRPC: a work item is an object that is
 // either run (by its batch runner) or dropped with a status, exactly once.
@@ -17,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -98,18 +101,21 @@ class Scheduler {
   // Cancels every queued work of `group` (a stream that went away); returns how many.
   int CancelGroup(uint64_t group);
 
-  // Blocks until the device is free for one training step: no inference queued or running,
-  // training not paused; returns a lease held for the step. Returns nullptr at once when
-  // `stop` becomes true or the scheduler shuts down.
-  class TrainingLease;
-  std::unique_ptr<TrainingLease> AcquireForTraining(const std::atomic<bool>* stop = nullptr);
+  // Runs `piece` on a worker thread as soon as no inference is queued or running and training
+  // is not paused, and blocks until it has run. Pieces run on the workers (not on the job's
+  // own thread) so that training and inference share one set of LibTorch/OpenMP threads: a
+  // training thread's own OpenMP team would compete with the workers' for the same cores and
+  // slow the next live tile. Returns false without running it once `stop` becomes true or
+  // the scheduler shuts down. An exception thrown by `piece` is rethrown here.
+  bool RunTrainingPiece(const std::function<void()>& piece,
+                        const std::atomic<bool>* stop = nullptr);
   void SetTrainingPaused(bool paused);
 
   struct Stats {
     std::array<size_t, kWorkClasses> queued{};
     size_t running = 0;
-    bool training_step_active = false;
-    uint64_t training_steps = 0;
+    bool training_piece_active = false;
+    uint64_t training_pieces = 0;  // Run so far.
   };
   Stats stats() const;
   int retry_after_ms() const { return static_cast<int>(options_.retry_after.count()); }
@@ -153,25 +159,20 @@ class Scheduler {
   std::unordered_map<std::string, int> in_flight_;                   // client -> count
   uint64_t next_ticket_ = 1;
   size_t running_ = 0;
-  bool training_active_ = false;
+  struct TrainingPiece {
+    const std::function<void()>* run = nullptr;
+    bool started = false;
+    bool done = false;
+    std::exception_ptr error;
+  };
+  std::deque<TrainingPiece*> pieces_;  // Waiting, owned by their RunTrainingPiece callers.
+  bool training_active_ = false;       // A piece is running.
   bool training_paused_ = false;
-  uint64_t training_steps_ = 0;
+  uint64_t training_pieces_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
 
-// Held while one training step runs; releasing it lets waiting inference go first.
-class Scheduler::TrainingLease {
- public:
-  ~TrainingLease();
-  TrainingLease(const TrainingLease&) = delete;
-  TrainingLease& operator=(const TrainingLease&) = delete;
-
- private:
-  friend class Scheduler;
-  explicit TrainingLease(Scheduler* s) : scheduler_(s) {}
-  Scheduler* scheduler_;
-};
 
 }  // namespace fringe
 

@@ -84,7 +84,8 @@ std::string FormatMetrics(const std::map<std::string, double>& m) {
 
 // `train`: runs the Trainer; Ctrl-C checkpoints and stops (resume with --resume).
 int RunTrain(const std::string& config_path, bool resume, int64_t stop_after,
-             const std::string& output_repository, const std::string& vgg16_weights) {
+             const std::string& output_repository, const std::string& vgg16_weights,
+             const std::string& device) {
   auto config = fringe::LoadTrainConfig(config_path, [&](fringe::v1::TrainConfig* c) {
     if (!output_repository.empty()) c->set_output_repository(output_repository);
     if (!vgg16_weights.empty()) c->set_vgg16_weights(vgg16_weights);
@@ -98,6 +99,7 @@ int RunTrain(const std::string& config_path, bool resume, int64_t stop_after,
   fringe::Trainer::Options options;
   options.resume = resume;
   options.stop_after_steps = stop_after;
+  options.device = device;
   options.stop_requested = &g_stop;
   std::fprintf(stderr, "preparing data (validation set of %d images)...\n",
                config->validation_images());
@@ -176,10 +178,13 @@ int main(int argc, char** argv) {
                    "(sets the config's vgg16_weights); convert them with: " +
                        std::string(fringe::kVgg16ConvertCommand))
       ->check(CLI::ExistingFile);
+  std::string device = "cpu";
+  train->add_option("--device", device, "Where to train: cpu or cuda:N")->capture_default_str();
   train->add_option("--stop-after", stop_after,
                     "Checkpoint and stop after this many steps of this run (0 = run to the end)");
   CLI11_PARSE(app, argc, argv);
   if (*init) return RunInit(config_path, out_dir, seed, vgg16_weights);
-  if (*train) return RunTrain(train_config, resume, stop_after, output_repository, vgg16_weights);
+  if (*train) return RunTrain(train_config, resume, stop_after, output_repository, vgg16_weights,
+                               device);
   return 2;
 }

@@ -10,6 +10,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -235,8 +236,17 @@ class Trainer::Impl {
   std::map<std::string, std::vector<float>> NamedSnapshot() const;
 
  private:
-  double TrainStep(const Batch& batch);
-  std::map<std::string, double> Validate();
+  // Both return nothing when run_piece refused a piece (the run is stopping).
+  std::optional<double> TrainStep(const Batch& batch);
+  std::optional<std::map<std::string, double>> Validate();
+  // Runs `fn` through Options::run_piece (or directly); false when it was refused.
+  bool Piece(const std::function<void()>& fn) {
+    if (!options_.run_piece) {
+      fn();
+      return true;
+    }
+    return options_.run_piece(fn);
+  }
   absl::Status SaveCheckpoint();
   absl::Status LoadCheckpoint(const std::string& dir);
   absl::Status SaveBest();
@@ -247,6 +257,7 @@ class Trainer::Impl {
   Options options_;
   std::unique_ptr<TrainingData> data_;
   SegmentationNet net_;
+  torch::Device device_{torch::kCPU};
   std::unique_ptr<torch::optim::Adam> optimizer_;
   // Fine-tuning: the backbone's parameters, and whether they have their own parameter group
   // (group 0) because backbone_lr_multiplier != 1.
@@ -268,6 +279,16 @@ class Trainer::Impl {
 
 absl::Status Trainer::Impl::Init() {
   torch::set_num_threads(config_.threads());
+  try {
+    device_ = torch::Device(options_.device);
+  } catch (const c10::Error&) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device \"", options_.device, "\" is not \"cpu\" or \"cuda:N\""));
+  }
+  if (device_.is_cuda() && !torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device ", options_.device, " was asked for, but this LibTorch build sees no CUDA device"));
+  }
   auto data = TrainingData::Create(config_);
   if (!data.ok()) return data.status();
   data_ = *std::move(data);
@@ -295,6 +316,7 @@ absl::Status Trainer::Impl::Init() {
     }
     init_summary_ = imported->summary;
   }
+  net_.module->to(device_);  // Before the optimiser: its state lives where the parameters do.
   backbone_ = net_.backbone_parameters();
   const auto adam =
       torch::optim::AdamOptions(config_.learning_rate()).weight_decay(config_.weight_decay());
@@ -341,7 +363,7 @@ std::string Trainer::Impl::LatestCheckpoint() const {
   return (fs::path(config_.checkpoint_dir()) / name).string();
 }
 
-double Trainer::Impl::TrainStep(const Batch& batch) {
+std::optional<double> Trainer::Impl::TrainStep(const Batch& batch) {
   // Dropout draws from torch's generator: reseed it per step so a resumed run draws the same.
   torch::manual_seed(MixSeed(config_.seed(), static_cast<uint64_t>(step_), 0xD20));
   const int64_t n = batch.size, t = batch.tile;
@@ -372,24 +394,27 @@ double Trainer::Impl::TrainStep(const Batch& batch) {
   for (int64_t first = 0; first < n; first += micro) {
     if (first > 0 && options_.between_micro_batches) options_.between_micro_batches();
     const int64_t m = std::min(micro, n - first);
-    const torch::Tensor xs = m == n ? x : x.narrow(0, first, m);
-    const torch::Tensor ys = m == n ? y : y.narrow(0, first, m);
-    const torch::Tensor logits = net_.forward(xs);
-    const torch::Tensor ce = torch::nn::functional::cross_entropy(logits, ys);
-    const torch::Tensor p = torch::softmax(logits, 1).select(1, 1);
-    const torch::Tensor truth = ys.to(torch::kFloat32);
-    const torch::Tensor dice = (2 * (p * truth).sum() + 1) / (p.sum() + truth.sum() + 1);
-    torch::Tensor loss = ce + config_.dice_weight() * (1 - dice);
-    if (m != n) loss = loss * (static_cast<double>(m) / n);
-    loss.backward();
-    total += loss.item<double>();
+    const bool last = first + m >= n;
+    const bool ran = Piece([&] {
+      const torch::Tensor xs = (m == n ? x : x.narrow(0, first, m)).to(device_);
+      const torch::Tensor ys = (m == n ? y : y.narrow(0, first, m)).to(device_);
+      const torch::Tensor logits = net_.forward(xs);
+      const torch::Tensor ce = torch::nn::functional::cross_entropy(logits, ys);
+      const torch::Tensor p = torch::softmax(logits, 1).select(1, 1);
+      const torch::Tensor truth = ys.to(torch::kFloat32);
+      const torch::Tensor dice = (2 * (p * truth).sum() + 1) / (p.sum() + truth.sum() + 1);
+      torch::Tensor loss = ce + config_.dice_weight() * (1 - dice);
+      if (m != n) loss = loss * (static_cast<double>(m) / n);
+      loss.backward();
+      total += loss.item<double>();
+      if (last) optimizer_->step();
+    });
+    if (!ran) return std::nullopt;
   }
-  optimizer_->step();
   return total;
 }
 
-std::map<std::string, double> Trainer::Impl::Validate() {
-  torch::NoGradGuard no_grad;
+std::optional<std::map<std::string, double>> Trainer::Impl::Validate() {
   net_.module->eval();
   ConfusionCounts pooled;
   double dice_sum = 0;
@@ -402,10 +427,17 @@ std::map<std::string, double> Trainer::Impl::Validate() {
     cv::copyMakeBorder(v.image, padded, 0, (multiple - v.image.rows % multiple) % multiple, 0,
                        (multiple - v.image.cols % multiple) % multiple, cv::BORDER_CONSTANT,
                        cv::Scalar(0));
-    const torch::Tensor x =
-        torch::from_blob(padded.ptr<float>(), {1, 1, padded.rows, padded.cols}, torch::kFloat32);
-    const torch::Tensor predicted =
-        net_.forward(x).argmax(1).squeeze(0).to(torch::kUInt8).contiguous();
+    // One image is one piece of device work (a validation takes seconds on a CPU).
+    torch::Tensor predicted;
+    const bool ran = Piece([&] {
+      torch::NoGradGuard no_grad;  // Thread-local: inside the piece, which may run elsewhere.
+      const torch::Tensor x =
+          torch::from_blob(padded.ptr<float>(), {1, 1, padded.rows, padded.cols}, torch::kFloat32)
+              .to(device_);
+      predicted =
+          net_.forward(x).argmax(1).squeeze(0).to(torch::kCPU, torch::kUInt8).contiguous();
+    });
+    if (!ran) return std::nullopt;
     const cv::Mat full(padded.rows, padded.cols, CV_8U, predicted.data_ptr<uint8_t>());
     const cv::Mat mask = full(cv::Rect(0, 0, v.image.cols, v.image.rows));
     const ConfusionCounts counts = CountConfusion(mask, v.mask);
@@ -505,8 +537,8 @@ absl::Status Trainer::Impl::LoadCheckpoint(const std::string& dir) {
   }
   try {
     const nlohmann::json state = nlohmann::json::parse(*state_text);
-    torch::load(net_.module, (fs::path(dir) / "model.pt").string());
-    torch::load(*optimizer_, (fs::path(dir) / "optimizer.pt").string());
+    torch::load(net_.module, (fs::path(dir) / "model.pt").string(), device_);
+    torch::load(*optimizer_, (fs::path(dir) / "optimizer.pt").string(), device_);
     step_ = state.at("step").get<int64_t>();
     best_ = state.at("best").get<std::map<std::string, double>>();
     best_step_ = state.at("best_step").get<int64_t>();
@@ -557,7 +589,10 @@ absl::StatusOr<std::string> Trainer::Impl::WriteVersion(const TrainResult& resul
     const fs::path tmp = model_dir / absl::StrCat(".tmp-", getpid(), "-", next);
     try {
       fs::create_directories(tmp);
+      // Versions are served anywhere: their weights are saved from the CPU.
+      net_.module->to(torch::kCPU);
       torch::save(net_.module, (tmp / "weights.pt").string());
+      net_.module->to(device_);
       std::ofstream(tmp / "config.pbtxt") << "# Written by fringe-train; see provenance.\n"
                                           << ModelConfigToText(model);
       std::error_code rename_error;
@@ -611,11 +646,21 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
         next =
             std::async(std::launch::async, [this, s = step_ + 1] { return data_->MakeBatch(s); });
       }
-    } else {
-      batch = data_->MakeBatch(step_);
+    } else if (Piece([&] { batch = data_->MakeBatch(step_); })) {
       if (options_.between_micro_batches) options_.between_micro_batches();
     }
-    loss_sum += TrainStep(batch);
+    // A refused piece (the server is stopping) ends the run like a stop request: the weights
+    // are still those of step_ (no optimiser step was taken), so that is what is kept.
+    const std::optional<double> loss =
+        batch.size > 0 ? TrainStep(batch) : std::optional<double>();
+    if (!loss.has_value()) {
+      cancelled = true;
+      if (step_ > 0) {
+        if (absl::Status s = SaveCheckpoint(); !s.ok()) return s;
+      }
+      break;
+    }
+    loss_sum += *loss;
     ++loss_count;
     ++step_;
 
@@ -625,7 +670,13 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
     progress.learning_rate = LearningRate(config_, step_ - 1);
     const bool validate = step_ % config_.validate_every() == 0 || step_ == config_.steps();
     if (validate) {
-      const auto metrics = Validate();
+      const auto validated = Validate();
+      if (!validated.has_value()) {
+        cancelled = true;
+        if (absl::Status s = SaveCheckpoint(); !s.ok()) return s;
+        break;
+      }
+      const std::map<std::string, double>& metrics = *validated;
       progress.validated = true;
       progress.validation = metrics;
       history_.push_back({{"step", step_}, {"metrics", metrics}});
@@ -677,7 +728,7 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
     const fs::path best = fs::path(config_.checkpoint_dir()) / "best.pt";
     if (fs::exists(best)) {
       try {
-        torch::load(net_.module, best.string());
+        torch::load(net_.module, best.string(), device_);
       } catch (const c10::Error& e) {
         return absl::DataLossError(
             absl::StrCat(best.string(), " is unreadable: ", e.what_without_backtrace()));
@@ -693,7 +744,7 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
 std::vector<float> Trainer::Impl::Snapshot() const {
   std::vector<float> out;
   for (const auto& p : net_.module->parameters()) {
-    const torch::Tensor flat = p.detach().contiguous().view(-1);
+    const torch::Tensor flat = p.detach().cpu().contiguous().view(-1);
     out.insert(out.end(), flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
   }
   return out;
@@ -702,7 +753,7 @@ std::vector<float> Trainer::Impl::Snapshot() const {
 std::map<std::string, std::vector<float>> Trainer::Impl::NamedSnapshot() const {
   std::map<std::string, std::vector<float>> out;
   for (const auto& item : net_.module->named_parameters()) {
-    const torch::Tensor flat = item.value().detach().contiguous().view(-1);
+    const torch::Tensor flat = item.value().detach().cpu().contiguous().view(-1);
     out[item.key()].assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
   }
   return out;

@@ -69,6 +69,16 @@ class Trainer {
     // Called between the micro-batches of a step (TrainConfig.micro_batch) and after a batch
     // is prepared without prefetch; it may block.
     std::function<void()> between_micro_batches;
+    // Runs one piece of the device's work and returns true, or returns false without running
+    // it (the run then checkpoints and stops as if stop_requested were set). Pieces: a
+    // batch's preparation (without prefetch), each micro-batch's forward and backward (the
+    // last one with the optimiser step), each validation image. Unset: called directly. The
+    // server runs them on its inference workers between requests (Scheduler::
+    // RunTrainingPiece), so a waiting tile is delayed by at most one piece.
+    std::function<bool(const std::function<void()>&)> run_piece;
+    // Where the network trains: "cpu" or "cuda:N". Checkpoints resume on any device; the
+    // version written at the end is always loadable on a CPU.
+    std::string device = "cpu";
     // Prepare the next batch on another thread while this one trains (fastest alone). Off,
     // batches are made on the training thread after before_step(), so a server's job uses
     // the CPU only while it holds the device.

@@ -168,12 +168,12 @@ void JobRunner::Run(JobRecord job) {
 
   Trainer::Options options;
   options.resume = true;  // Continues from the job's checkpoint when there is one.
+  options.device = options_.device;
   options.stop_requested = &stop;
-  std::unique_ptr<Scheduler::TrainingLease> lease;
-  // Between steps and micro-batches the device goes back to inference if any is waiting.
+  // Every piece of the training's device work runs on the scheduler's workers between
+  // inference requests; a waiting tile is delayed by at most one piece.
   std::atomic<int64_t> over_budget{0};
-  const auto yield = [&] {
-    lease.reset();
+  options.run_piece = [&](const std::function<void()>& piece) {
     if (stopping_) stop = true;
     if (options_.memory_budget_bytes > 0) {
       const int64_t resident = ResidentBytes();
@@ -182,14 +182,28 @@ void JobRunner::Run(JobRecord job) {
         stop = true;
       }
     }
-    lease = scheduler_->AcquireForTraining(&stop);
+    // The piece runs on an inference worker: with its own thread count, when one is set
+    // (LibTorch's thread count belongs to the calling thread's OpenMP team).
+    const int threads = options_.paths.threads;
+    return scheduler_->RunTrainingPiece(
+        [&piece, threads] {
+          const int inference_threads = GetTorchIntraOpThreads();
+          if (threads <= 0 || threads == inference_threads) return piece();
+          SetTorchIntraOpThreads(threads);
+          struct Restore {
+            int n;
+            ~Restore() { SetTorchIntraOpThreads(n); }
+          } restore{inference_threads};
+          piece();
+        },
+        &stop);
   };
-  options.between_micro_batches = yield;
-  options.prefetch = false;  // Make batches only while holding the device.
+  // On the CPU the batches are device work too (the simulator and the network share the
+  // cores): they are made in pieces, on the workers. On a GPU they are not: they are made on
+  // this thread while the GPU trains or serves, and only the GPU's work takes turns.
+  options.prefetch = options_.device.rfind("cpu", 0) != 0;
   options.before_step = [&] {
-    yield();
-    // Without a lease the trainer is stopping and runs no step.
-    if (lease != nullptr && metrics_ != nullptr) metrics_->RecordTrainingStep();
+    if (!stop && metrics_ != nullptr) metrics_->RecordTrainingStep();
   };
   const auto started = std::chrono::steady_clock::now();
   int64_t first_step = -1;
@@ -217,7 +231,6 @@ void JobRunner::Run(JobRecord job) {
       if (metrics_ != nullptr) metrics_->SetTrainingProgress(job.id, p.step, p.loss);
     });
   }
-  lease.reset();
   {
     std::lock_guard<std::mutex> lock(mu);
     done = true;

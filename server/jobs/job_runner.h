@@ -1,6 +1,6 @@
 // Runs training jobs from the JobStore on this server's device: claims the next job, trains
-// it with the Trainer between inference requests (Scheduler::AcquireForTraining before every
-// step), reports progress as heartbeats, and registers the trained version in the model
+// it with the Trainer between inference requests (each piece of the training's device work
+// runs through Scheduler::RunTrainingPiece), reports progress as heartbeats, and registers the trained version in the model
 // repository. A job interrupted by a crash or shutdown keeps its checkpoint and its claim;
 // the restarted server (same server id) releases the claim and resumes it from there.
 #ifndef FRINGE_SERVER_JOBS_JOB_RUNNER_H_
@@ -45,6 +45,7 @@ class JobRunner {
     // Training stops (job FAILED, checkpoint kept) before a step when the process's resident
     // memory exceeds this; 0 = no budget. On the CPU the device memory is the process's.
     int64_t memory_budget_bytes = 0;
+    std::string device = "cpu";  // Where jobs train: the server's inference device.
   };
 
   // Every pointer must outlive the runner; `metrics` may be null.

@@ -299,36 +299,61 @@ TEST(SchedulerTest, ExpiredWorkIsDroppedNotRun) {
   EXPECT_EQ(log.Events(), (std::vector<std::string>{"drop:late:DEADLINE_EXCEEDED"}));
 }
 
-TEST(SchedulerTest, TrainingWaitsForInferenceAndInferenceForOneStep) {
+TEST(SchedulerTest, TrainingPiecesRunOnTheWorkersBetweenInference) {
   Log log;
   Gate gate;
   auto s = Make();
   Block(*s, gate, &log);
-  // Inference is running: training must wait.
-  auto lease = std::async(std::launch::async, [&] { return s->AcquireForTraining(); });
-  EXPECT_EQ(lease.wait_for(100ms), std::future_status::timeout);
+  // Inference is running: the training piece must wait.
+  std::promise<void> piece_started, finish_piece;
+  std::thread::id piece_thread;
+  auto piece = std::async(std::launch::async, [&] {
+    return s->RunTrainingPiece([&] {
+      piece_thread = std::this_thread::get_id();
+      piece_started.set_value();
+      finish_piece.get_future().wait();
+    });
+  });
+  auto started = piece_started.get_future();
+  EXPECT_EQ(started.wait_for(100ms), std::future_status::timeout);
   gate.release.set_value();
-  auto held = lease.get();
-  ASSERT_NE(held, nullptr);
-  EXPECT_TRUE(s->stats().training_step_active);
-  // While the step holds the device, new inference waits...
+  ASSERT_EQ(started.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(s->stats().training_piece_active);
+  // The piece runs on a worker, not on the thread that asked for it.
+  std::thread::id tile_thread;
+  // While the piece holds the device, new inference waits...
   std::promise<void> ran;
   ASSERT_TRUE(s->Submit(Info(WorkClass::kLive), std::make_unique<TestWork>(&log, "tile"),
-                        [&ran](WorkBatch&) { ran.set_value(); })
+                        [&](WorkBatch&) {
+                          tile_thread = std::this_thread::get_id();
+                          ran.set_value();
+                        })
                   .ok());
   auto ran_future = ran.get_future();
   EXPECT_EQ(ran_future.wait_for(100ms), std::future_status::timeout);
-  // ...and runs as soon as the step ends.
-  held.reset();
+  // ...and runs as soon as the piece ends.
+  finish_piece.set_value();
+  EXPECT_TRUE(piece.get());
   EXPECT_EQ(ran_future.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(piece_thread, tile_thread);  // One worker (Make()): the same thread ran both.
+  EXPECT_EQ(s->stats().training_pieces, 1u);
 
-  // Paused training does not get the device; a stop request frees the waiter.
+  // An exception in a piece reaches the trainer.
+  EXPECT_THROW(s->RunTrainingPiece([] { throw std::runtime_error("boom"); }), std::runtime_error);
+
+  // Paused training does not get the device; a stop request frees the waiter unrun.
   s->SetTrainingPaused(true);
   std::atomic<bool> stop{false};
-  auto paused = std::async(std::launch::async, [&] { return s->AcquireForTraining(&stop); });
+  bool paused_ran = false;
+  auto paused =
+      std::async(std::launch::async, [&] { return s->RunTrainingPiece([&] { paused_ran = true; }, &stop); });
   EXPECT_EQ(paused.wait_for(150ms), std::future_status::timeout);
   stop = true;
-  EXPECT_EQ(paused.get(), nullptr);
+  EXPECT_FALSE(paused.get());
+  EXPECT_FALSE(paused_ran);
+  s->SetTrainingPaused(false);
+  s->Shutdown();
+  EXPECT_FALSE(s->RunTrainingPiece([] {}));  // Refused after shutdown.
 }
 
 TEST(SchedulerTest, ShutdownRunsQueuedWorkThenRefuses) {
