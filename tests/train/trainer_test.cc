@@ -8,6 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
+#include <thread>
 
 #include "models/model_config.h"
 #include "tests/support/test_repository.h"
@@ -287,6 +288,74 @@ TEST(TrainerTest, MicroBatchesAccumulateAndYieldBetweenPieces) {
   v1::TrainConfig bad = whole;
   bad.set_micro_batch(-1);
   EXPECT_EQ(ValidateTrainConfig(bad).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The server runs the device's work through run_piece; every piece goes through it, pieces
+// run elsewhere give the same weights, and a refused piece stops the run with a checkpoint.
+TEST(TrainerTest, PiecesRunThroughRunPieceAndARefusalStopsTheRun) {
+  const std::string direct_dir = testing::MakeTempDir("train_direct");
+  v1::TrainConfig config = TinyConfig(direct_dir);
+  config.set_micro_batch(2);  // Batch 4: 2 pieces per step.
+  auto direct = Trainer::Create(config, {});
+  ASSERT_TRUE(direct.ok());
+  ASSERT_TRUE((*direct)->Run(nullptr).ok());
+
+  const std::string piece_dir = testing::MakeTempDir("train_pieces");
+  v1::TrainConfig pieced = config;
+  pieced.set_output_repository(piece_dir + "/repo");
+  pieced.set_checkpoint_dir(piece_dir + "/ckpt");
+  int pieces = 0;
+  Trainer::Options options;
+  options.prefetch = false;
+  options.run_piece = [&](const std::function<void()>& piece) {
+    ++pieces;
+    std::thread worker(piece);  // As on the server: another thread runs it.
+    worker.join();
+    return true;
+  };
+  auto on_thread = Trainer::Create(pieced, options);
+  ASSERT_TRUE(on_thread.ok());
+  ASSERT_TRUE((*on_thread)->Run(nullptr).ok());
+  // 8 steps x (1 batch + 2 micro-batches) + 2 validations x 3 images.
+  EXPECT_EQ(pieces, 8 * 3 + 2 * 3);
+  EXPECT_EQ((*on_thread)->ParameterSnapshot(), (*direct)->ParameterSnapshot());
+
+  const std::string refused_dir = testing::MakeTempDir("train_refused");
+  v1::TrainConfig refused = config;
+  refused.set_output_repository(refused_dir + "/repo");
+  refused.set_checkpoint_dir(refused_dir + "/ckpt");
+  int allowed = 3 * 3 + 1;  // Three steps, then the next step's batch; its first piece is refused.
+  Trainer::Options stopping;
+  stopping.prefetch = false;
+  stopping.run_piece = [&](const std::function<void()>& piece) {
+    if (allowed-- <= 0) return false;
+    piece();
+    return true;
+  };
+  auto stopped = Trainer::Create(refused, stopping);
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ((*stopped)->Run(nullptr).status().code(), absl::StatusCode::kCancelled);
+  std::ifstream latest(refused_dir + "/ckpt/LATEST");
+  std::string name;
+  latest >> name;
+  EXPECT_EQ(name, "step-000000003");
+}
+
+TEST(TrainerTest, RejectsAnUnknownOrMissingDevice) {
+  const std::string dir = testing::MakeTempDir("train_device");
+  Trainer::Options options;
+  options.device = "tpu:0";
+  auto bad = Trainer::Create(TinyConfig(dir), options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("tpu:0"), std::string::npos);
+  // Without a GPU (CI), cuda:0 is refused by name instead of failing at the first step.
+  options.device = "cuda:0";
+  auto gpu = Trainer::Create(TinyConfig(testing::MakeTempDir("train_cuda")), options);
+  if (!gpu.ok()) {
+    EXPECT_EQ(gpu.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(gpu.status().message().find("cuda:0"), std::string::npos);
+  }
 }
 
 TEST(TrainerTest, CorruptCheckpointIsReportedAndKept) {
