@@ -233,9 +233,10 @@ std::string StudyMarkdown(const StudyContext& c, const std::vector<CandidateResu
   const int tile = results.empty() ? 0 : results.front().latency_tile;
   absl::StrAppend(&md, tile, "x", tile,
                   " tile, counted from the traced network. RF: receptive field (analytic, "
-                  "pixels and nm at the model's pixel size). CPU ms/tile: median of one ",
+                  "pixels and nm at the model's pixel size). CPU ms/tile: median time of one ",
                   tile, "x", tile,
-                  " tile through the serving path. Relevance Au-band contrast: the mean "
+                  " tile through the serving path, all candidates timed side by side (round "
+                  "robin) at the end of the run. Relevance Au-band contrast: the mean "
                   "relevance spectrum's amplitude at the Au {111}/{200} fringe frequencies "
                   "over its flanks (> 1: the network's relevance follows the lattice "
                   "fringes).\n");

@@ -294,25 +294,6 @@ absl::Status Evaluate(const v1::StudyConfig& study, const std::vector<Validation
   if (!quiet) bar.Finish();
   SummarizeFrames(scores, r);
 
-  // CPU latency of one tile through the serving path.
-  {
-    const int t = study.latency_tile();
-    std::vector<float> tile(static_cast<size_t>(t) * t);
-    std::mt19937 rng(7);
-    std::normal_distribution<float> normal(0.f, 1.f);
-    for (float& v : tile) v = normal(rng);
-    std::vector<float> probs;
-    std::vector<double> ms;
-    for (int i = 0; i < 3 + study.latency_repeats(); ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      if (absl::Status s = segmenter.Predict(tile.data(), 1, t, t, &probs); !s.ok()) return s;
-      const double dt =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (i >= 3) ms.push_back(dt);
-    }
-    r->latency_ms = Median(ms);
-  }
-
   // Relevance spectra: what each network looks at, in Fourier space.
   r->spectrum_method = study.spectrum_method();
   if (study.spectrum_images() > 0 && IsTorchArchitecture(config->architecture())) {
@@ -348,6 +329,51 @@ absl::Status Evaluate(const v1::StudyConfig& study, const std::vector<Validation
     } else {
       progress.Say("  note: no particle predicted on the explained frames: no relevance spectrum");
     }
+  }
+  return absl::OkStatus();
+}
+
+// CPU latency of one tile through each finished candidate's serving path, measured side by
+// side at the end: round robin over the candidates, repeat by repeat, so that every candidate
+// sees the same machine (a number taken right after each candidate's training would carry
+// whatever else the machine was doing then).
+absl::Status MeasureLatencies(const v1::StudyConfig& study, std::vector<CandidateResult>* results) {
+  struct Loaded {
+    CandidateResult* result;
+    std::unique_ptr<Segmenter> segmenter;
+    std::vector<double> ms;
+  };
+  std::vector<Loaded> loaded;
+  const ModelRegistry registry = ModelRegistry::WithBuiltins();
+  for (CandidateResult& r : *results) {
+    if (r.status != "done") continue;
+    auto config = LoadModelConfig((fs::path(r.version_dir) / "config.pbtxt").string());
+    if (!config.ok()) return config.status();
+    LoadContext context;
+    context.version_dir = r.version_dir;
+    auto model = registry.Create(*config, context);
+    if (!model.ok()) return model.status();
+    loaded.push_back({&r, *std::move(model), {}});
+  }
+  const int t = study.latency_tile();
+  std::vector<float> tile(static_cast<size_t>(t) * t);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (float& v : tile) v = normal(rng);
+  std::vector<float> probs;
+  for (int i = 0; i < 3 + study.latency_repeats(); ++i) {  // 3 warm-ups.
+    for (Loaded& l : loaded) {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (absl::Status s = l.segmenter->Predict(tile.data(), 1, t, t, &probs); !s.ok()) return s;
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (i >= 3) l.ms.push_back(ms);
+    }
+  }
+  for (Loaded& l : loaded) {
+    l.result->latency_ms = Median(l.ms);
+    l.result->latency_tile = t;
+    l.result->threads = GetTorchIntraOpThreads();
   }
   return absl::OkStatus();
 }
@@ -590,8 +616,7 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
       results.push_back(r);
       continue;
     }
-    progress.Say(absl::StrFormat("  %s: %d steps, held-out Dice %.3f, %.1f ms/tile", r.name,
-                                 r.steps, r.dice, r.latency_ms.value_or(0)));
+    progress.Say(absl::StrFormat("  %s: %d steps, held-out Dice %.3f", r.name, r.steps, r.dice));
     if (absl::Status s =
             WriteJson(result_path, {{"fingerprint", fingerprint}, {"result", ToJson(r)}});
         !s.ok()) {
@@ -599,6 +624,9 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
     }
     results.push_back(r);
   }
+  progress.Say(absl::StrFormat("CPU latency per %dx%d tile, all candidates side by side...",
+                               study.latency_tile(), study.latency_tile()));
+  if (absl::Status s = MeasureLatencies(study, &results); !s.ok()) return s;
   if (absl::Status s = WriteReport(study, options, *held_out, results); !s.ok()) return s;
   progress.Say(absl::StrCat("wrote ", (out / "study.md").string()));
   if (!failed.empty()) {
