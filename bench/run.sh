@@ -18,6 +18,6 @@ echo "   the resident set size over 1,000 LRP explains (memory must be freed aft
   --json bench/results/attribution.json
 echo "== shared lab server (bench/lab_bench.cc): live latency idle / training / flood, training shared"
 "$BIN/bench/lab_bench" --server-bin "$BIN/server/fringe-server" --json bench/results/lab.json
-echo "   the same with OpenMP threads that sleep instead of spinning between steps"
-OMP_WAIT_POLICY=PASSIVE "$BIN/bench/lab_bench" --server-bin "$BIN/server/fringe-server" \
-  --json bench/results/lab_passive.json
+echo "   the same with the training job's pieces on one thread"
+"$BIN/bench/lab_bench" --server-bin "$BIN/server/fringe-server" --training-threads 1 \
+  --json bench/results/lab_training_threads1.json
