@@ -650,7 +650,9 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
       if (options_.between_micro_batches) options_.between_micro_batches();
     }
     // A refused piece (the server is stopping) ends the run like a stop request: the weights
-    // are still those of step_ (no optimiser step was taken), so that is what is kept.
+    // are still those of step_ (no optimiser step was taken), so that is what is kept. (The
+    // BatchNorm running statistics may have seen part of the unfinished step: a resumed run
+    // is then not bit-identical to an uninterrupted one, unlike after a stop between steps.)
     const std::optional<double> loss =
         batch.size > 0 ? TrainStep(batch) : std::optional<double>();
     if (!loss.has_value()) {
