@@ -57,6 +57,18 @@ std::string ParameterText(int64_t n) {
   return absl::StrFormat("%.1f k", n / 1e3);
 }
 
+// Both Dice plots: mean Dice from 0 to 1 on the y axis.
+plot::LinePlotOptions DiceAxes(const std::string& title, const std::string& x_label) {
+  plot::LinePlotOptions o;
+  o.title = title;
+  o.x_label = x_label;
+  o.y_label = "mean Dice";
+  o.y_range = std::make_pair(0.0, 1.0);
+  o.legend = plot::LinePlotOptions::Legend::kBottomRight;
+  o.size = cv::Size(900, 560);
+  return o;
+}
+
 }  // namespace
 
 Json ToJson(const CandidateResult& r) {
@@ -229,7 +241,7 @@ std::string StudyMarkdown(const StudyContext& c, const std::vector<CandidateResu
                     " |\n");
   }
   absl::StrAppend(&md, "\nDice, IoU and F1 are means over the held-out frames (F1 equals Dice "
-                       "per frame). GMAC: multiply-accumulates of one ");
+                       "per frame). GMAC: multiply-accumulates (2 FLOPs each) of one ");
   const int tile = results.empty() ? 0 : results.front().latency_tile;
   absl::StrAppend(&md, tile, "x", tile,
                   " tile, counted from the traced network. RF: receptive field (analytic, "
@@ -313,14 +325,8 @@ cv::Mat RenderDiceVsDose(const std::vector<CandidateResult>& results,
     }
     series.push_back(std::move(s));
   }
-  plot::LinePlotOptions o;
-  o.title = "Held-out Dice vs electron dose";
-  o.x_label = "dose (e/A^2), interval centres";
-  o.y_label = "mean Dice";
-  o.y_range = std::make_pair(0.0, 1.0);
-  o.legend = plot::LinePlotOptions::Legend::kBottomRight;
-  o.size = cv::Size(900, 560);
-  return plot::RenderLinePlot(series, o);
+  return plot::RenderLinePlot(
+      series, DiceAxes("Held-out Dice vs electron dose", "dose (e/A^2), interval centres"));
 }
 
 cv::Mat RenderDiceVsReceptiveField(const std::vector<CandidateResult>& results) {
@@ -334,13 +340,7 @@ cv::Mat RenderDiceVsReceptiveField(const std::vector<CandidateResult>& results) 
     s.y = {r.dice};
     series.push_back(std::move(s));
   }
-  plot::LinePlotOptions o;
-  o.title = "Held-out Dice vs receptive field";
-  o.x_label = "receptive field (nm)";
-  o.y_label = "mean Dice";
-  o.y_range = std::make_pair(0.0, 1.0);
-  o.legend = plot::LinePlotOptions::Legend::kBottomRight;
-  o.size = cv::Size(900, 560);
+  plot::LinePlotOptions o = DiceAxes("Held-out Dice vs receptive field", "receptive field (nm)");
   double hi = 0;
   for (const auto& s : series) hi = std::max(hi, s.x[0]);
   if (!series.empty()) o.x_range = std::make_pair(0.0, hi * 1.1 + 0.5);
