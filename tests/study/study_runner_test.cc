@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
 #include <sstream>
 
+#include "client/fringe_client.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_repository.h"
 
 namespace fringe::study {
@@ -148,6 +151,27 @@ TEST(StudyRunnerTest, RunsResumesAndReports) {
   for (const char* file : {"study.csv", "study.json", "dice_vs_dose.png",
                            "dice_vs_receptive_field.png"}) {
     EXPECT_GT(fs::file_size(out / file), 0u) << file;
+  }
+
+  // Every candidate is served through the same API from the study's repository.
+  {
+    testing::ServerProcess server(FRINGE_SERVER_BIN, (out / "repository").string(),
+                                  {"--default-model", "narrow"});
+    FringeClient::Options client_options;
+    client_options.target = server.address();
+    auto client = FringeClient::Create(client_options);
+    for (const char* name : {"narrow", "wide", "fourier"}) {
+      v1::SegmentRequest request;
+      request.set_id(name);
+      request.mutable_model()->set_name(name);
+      cv::Mat frame(64, 64, CV_32F);
+      cv::randu(frame, 0, 1);
+      *request.mutable_image() = *MakeWireImage(frame);
+      auto response = client->Segment(request);
+      ASSERT_TRUE(response.ok()) << name << ": " << response.status();
+      EXPECT_EQ(response->model_name(), name);
+      EXPECT_EQ(response->mask().shape_size(), 2);
+    }
   }
 
   // A rerun reuses every finished candidate: no new version is trained.
