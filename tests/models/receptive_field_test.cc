@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "models/model_config.h"
+#include "models/segmentation_net.h"
 
 namespace fringe {
 namespace {
@@ -97,6 +98,22 @@ TEST(ReceptiveFieldTest, ShippedDefaultModel) {
   ASSERT_TRUE(config.ok()) << config.status();
   config->set_description("shipped default U-Net (probe at reduced width)");
   ExpectAnalyticMatchesEmpirical(*config, /*reduce_width=*/true);
+}
+
+// The shipped dilated U-Net (the architecture study's best dilated candidate): its weights fit
+// its config, and its field is the default's widened by the dilated bottleneck.
+TEST(ReceptiveFieldTest, ShippedDilatedModel) {
+  const std::string dir = std::string(FRINGE_SOURCE_DIR) + "/models/repository/unet-bottleneck-d2/1";
+  auto config = LoadModelConfig(dir + "/config.pbtxt");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->unet().dilation_size(), 5);
+  EXPECT_EQ(config->unet().dilation(4), 2);
+  auto field = AnalyticReceptiveField(*config);
+  ASSERT_TRUE(field.ok()) << field.status();
+  EXPECT_EQ(field->pixels, 268);
+  EXPECT_NEAR(field->nanometres, 268 * 0.0225, 1e-9);
+  ExpectAnalyticMatchesEmpirical(*config, /*reduce_width=*/true);
+  EXPECT_TRUE(LoadSegmentationNet(*config, dir + "/weights.pt").ok());
 }
 
 TEST(ReceptiveFieldTest, DilationWidensTheField) {
