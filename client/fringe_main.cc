@@ -1,5 +1,6 @@
 // fringe: command-line client for a fringe server.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -47,8 +48,12 @@ int RunModels(FringeClient& client, const std::string& name) {
     if (!one.ok()) return ReportError("describing " + name, one.status());
     models.push_back(*one);
   }
-  std::printf("%-16s %7s %-8s %-16s %6s %10s  %s\n", "MODEL", "VERSION", "STATE", "ARCH", "TILE",
-              "PARAMS", "NOTES");
+  int name_width = 16;  // The columns stay aligned for long model names.
+  for (const v1::ModelDescription& m : models) {
+    name_width = std::max(name_width, static_cast<int>(m.name().size()));
+  }
+  std::printf("%-*s %7s %-8s %-16s %6s %10s  %s\n", name_width, "MODEL", "VERSION", "STATE", "ARCH",
+              "TILE", "PARAMS", "NOTES");
   for (const v1::ModelDescription& m : models) {
     for (const v1::ModelVersionInfo& v : m.versions()) {
       std::string notes;
@@ -66,7 +71,7 @@ int RunModels(FringeClient& client, const std::string& name) {
           notes += " ";
         }
       }
-      std::printf("%-16s %7lld %-8s %-16s %6d %10lld  %s\n", m.name().c_str(),
+      std::printf("%-*s %7lld %-8s %-16s %6d %10lld  %s\n", name_width, m.name().c_str(),
                   static_cast<long long>(v.version()), state.c_str(),
                   v.config().architecture().c_str(), v.config().tile_size(),
                   static_cast<long long>(v.parameters()), notes.c_str());
