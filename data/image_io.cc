@@ -6,7 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <opencv2/imgcodecs.hpp>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -195,6 +197,14 @@ absl::StatusOr<Image> ReadImage(const std::string& path, int frame) {
     return absl::InternalError(absl::StrCat(path, ": reader produced an invalid image"));
   }
   return image;
+}
+
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {

@@ -84,6 +84,10 @@ absl::Status WriteNpy(const std::string& path, const cv::Mat& m);
 // failure the temporary file is removed and the error names `path` and the failing step.
 absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 
+// The whole file at `path` (small text files: configs, checkpoint state, results);
+// NOT_FOUND "cannot read PATH" when it cannot be opened.
+absl::StatusOr<std::string> ReadTextFile(const std::string& path);
+
 }  // namespace fringe::data
 
 #endif  // FRINGE_DATA_IMAGE_IO_H_

@@ -8,12 +8,10 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <opencv2/imgcodecs.hpp>
 #include <random>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -60,14 +58,6 @@ std::string TextOf(const google::protobuf::Message& m) {
   std::string out;
   google::protobuf::TextFormat::PrintToString(m, &out);
   return out;
-}
-
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 absl::Status WriteJson(const fs::path& path, const Json& j) {
@@ -155,7 +145,7 @@ struct Trained {
 absl::StatusOr<Trained> Train(const v1::TrainConfig& train, const fs::path& record,
                               const StudyOptions& options) {
   if (fs::exists(record)) {  // Trained before an interruption of the evaluation.
-    auto text = ReadText(record.string());
+    auto text = data::ReadTextFile(record.string());
     if (!text.ok()) return text.status();
     try {
       const Json j = Json::parse(*text);
@@ -494,7 +484,7 @@ absl::StatusOr<v1::StudyConfig> ParseStudyConfig(const std::string& text) {
 }
 
 absl::StatusOr<v1::StudyConfig> LoadStudyConfig(const std::string& path) {
-  auto text = ReadText(path);
+  auto text = data::ReadTextFile(path);
   if (!text.ok()) return text.status();
   auto parsed = ParseStudyConfig(*text);
   if (!parsed.ok()) {
@@ -554,7 +544,7 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
     const fs::path result_path = dir / "result.json";
     // A finished candidate from an earlier run of the same configuration.
     if (fs::exists(result_path)) {
-      auto text = ReadText(result_path.string());
+      auto text = data::ReadTextFile(result_path.string());
       if (!text.ok()) return text.status();
       Json j;
       try {

@@ -3,6 +3,7 @@
 #include <google/protobuf/text_format.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -12,7 +13,6 @@
 #include <opencv2/core.hpp>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -155,11 +155,9 @@ absl::StatusOr<v1::TrainConfig> ParseTrainConfig(
 
 absl::StatusOr<v1::TrainConfig> LoadTrainConfig(const std::string& path,
                                                 const std::function<void(v1::TrainConfig*)>& edit) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto config = ParseTrainConfig(text.str(), edit);
+  auto text = data::ReadTextFile(path);
+  if (!text.ok()) return text.status();
+  auto config = ParseTrainConfig(*text, edit);
   if (!config.ok()) {
     return absl::Status(config.status().code(),
                         absl::StrCat(path, ": ", config.status().message()));
@@ -205,14 +203,6 @@ std::string GitRevision() {
     revision += "-dirty";
   }
   return revision;
-}
-
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // Learning rate at `step`: linear warm-up, then cosine decay to the floor.
@@ -356,7 +346,7 @@ absl::Status Trainer::Impl::Init() {
 
 std::string Trainer::Impl::LatestCheckpoint() const {
   if (config_.checkpoint_dir().empty()) return "";
-  auto latest = ReadText((fs::path(config_.checkpoint_dir()) / "LATEST").string());
+  auto latest = data::ReadTextFile((fs::path(config_.checkpoint_dir()) / "LATEST").string());
   if (!latest.ok()) return "";
   std::string name = *latest;
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
@@ -445,9 +435,10 @@ std::optional<std::map<std::string, double>> Trainer::Impl::Validate() {
     const double dice = ComputeMetrics(counts).dice;
     dice_sum += dice;
     if (v.dose) {
-      const std::string bin = *v.dose < 100   ? "dice_dose_lt100"
-                              : *v.dose < 300 ? "dice_dose_100_300"
-                                              : "dice_dose_ge300";
+      // One key per DoseBin (common/segmentation_metrics.h), as progress reports name them.
+      static constexpr std::array<const char*, kNumDoseBins> kBinKeys = {
+          "dice_dose_lt100", "dice_dose_100_300", "dice_dose_ge300"};
+      const std::string bin = kBinKeys[DoseBin(*v.dose)];
       bins[bin].first += dice;
       bins[bin].second += 1;
     }
@@ -529,7 +520,7 @@ absl::Status Trainer::Impl::LoadCheckpoint(const std::string& dir) {
     }
     return names.empty() ? std::string("none") : absl::StrJoin(names, ", ");
   };
-  auto state_text = ReadText((fs::path(dir) / "state.json").string());
+  auto state_text = data::ReadTextFile((fs::path(dir) / "state.json").string());
   if (!state_text.ok()) {
     return absl::DataLossError(absl::StrCat("checkpoint ", dir, " is incomplete (",
                                             state_text.status().message(),

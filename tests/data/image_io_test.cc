@@ -202,6 +202,20 @@ TEST(ImageIoTest, TruncatedFilesAreReportedAsTruncated) {
   }
 }
 
+TEST(ImageIoTest, ReadTextFileReadsWhatWasWrittenAndNamesAMissingFile) {
+  TempDir dir;
+  const std::string path = dir.File("state.json");
+  const std::string text("{\"step\": 3}\n\0tail", 17);
+  ASSERT_TRUE(WriteFileAtomically(path, text).ok());
+  auto read = ReadTextFile(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, text);
+  auto missing = ReadTextFile(dir.File("absent.json"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("absent.json"), std::string::npos);
+}
+
 TEST(ImageIoTest, WriteFileAtomicallyReplacesContentAndKeepsMode) {
   TempDir dir;
   const std::string path = dir.File("out.bin");
