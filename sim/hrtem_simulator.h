@@ -39,6 +39,17 @@
 
 namespace fringe::sim {
 
+// How the amorphous support film is modelled. kRandomAtoms is what training uses;
+// kPhaseField is the held-out generator (see sim/domain_randomization.h): no atoms, a Gaussian
+// random phase field with amorphous carbon's radial power spectrum, structurally unlike anything
+// training sees.
+enum class CarbonModel { kRandomAtoms = 0, kPhaseField = 1 };
+
+// How electrons become counts. kCounting: a direct-electron counting detector, Lorentzian MTF,
+// Poisson noise (training). kScintillatorCcd: the held-out detector, a scintillator-coupled CCD
+// with a Gaussian-plus-tail point spread, gamma-distributed conversion gain and correlated noise.
+enum class DetectorModel { kCounting = 0, kScintillatorCcd = 1 };
+
 // One gold particle. Positions are measured from the image's top-left
 // corner: x along columns, y along rows.
 struct ParticleParams {
@@ -149,6 +160,53 @@ struct SimulatorOptions {
   double mtf50_min_cycles_per_px = 0.25;  // Nyquist = 0.5
   double mtf50_max_cycles_per_px = 0.4;
   bool shot_noise = true;
+
+  // --- Domain randomisation (sim/domain_randomization.h groups these into named nuisance
+  // factors and sets their training ranges). Every default below is "off" and leaves the
+  // classic simulator's output byte-identical. Values are drawn per image from their own
+  // random stream (RngStream::kNuisance), in physical units wherever they are physical, so a
+  // scene re-rendered at another pixel size over the same field of view (nm) is the same
+  // scene. Each drawn value is recorded in SampleParams.
+  //
+  // Carbon support film.
+  CarbonModel carbon_model = CarbonModel::kRandomAtoms;
+  double carbon_density_min = 0.11;  // atoms/A^3, drawn uniformly per image
+  double carbon_density_max = 0.11;
+  // Linear thickness ramp across the frame: thickness * (1 + g * t), t in [-1, 1] along a
+  // random direction, g drawn in [0, max] (wedge-shaped and uneven films).
+  double carbon_thickness_gradient_max = 0.0;
+  // Turbostratic / graphitic fragments (curved stacks of graphene layers, 0.34 nm apart, seen
+  // edge-on as short fringes): fraction of the film area they cover, drawn in [0, max].
+  double graphitic_fraction_max = 0.0;
+  // Probability that a frame shows a hole in the film or the film's edge (vacuum region).
+  double carbon_hole_probability = 0.0;
+  // Probability of hydrocarbon contamination (thicker amorphous patches, no lattice).
+  double contamination_probability = 0.0;
+  // Frame content.
+  double carbon_only_fraction = 0.0;           // frames with no particle at all
+  double single_small_particle_fraction = 0.0;  // frames with one particle of 1.5-3 nm
+  double touching_fraction = 0.0;      // frames whose particles may touch (masks merge)
+  double out_of_frame_fraction = 0.0;  // frames with a particle partly outside the field
+  // Particle morphology: relative weights of sphere (cut from the lattice), truncated
+  // octahedron, decahedron (5-fold twinned) and icosahedron (20-fold twinned). Default: spheres.
+  std::array<double, 4> morphology_weights = {1.0, 0.0, 0.0, 0.0};
+  // Illumination: relative intensity ramp across the frame (drawn in [0, max]) and beam tilt.
+  double illumination_gradient_max = 0.0;
+  double beam_tilt_max_mrad = 0.0;
+  // Higher-order aberrations (coefficient magnitudes drawn in [0, max], random azimuths):
+  // twofold astigmatism A1, threefold astigmatism A2, axial coma B2.
+  double a1_max_nm = 0.0;
+  double a2_max_nm = 0.0;
+  double b2_max_nm = 0.0;
+  // Detector beyond Poisson counting.
+  DetectorModel detector_model = DetectorModel::kCounting;
+  double gain_nonuniformity_max = 0.0;  // relative std of the per-pixel gain
+  double read_noise_max_e = 0.0;        // Gaussian read noise, electrons/pixel (std)
+  double hot_pixel_fraction_max = 0.0;
+  double dead_pixel_fraction_max = 0.0;
+  int xray_spikes_max = 0;              // isolated extreme pixels per frame, drawn in [0, max]
+  double drift_blur_max_nm = 0.0;       // linear motion blur length during the exposure
+
   // Also return the projected potential and noiseless intensity (tests).
   bool keep_intermediates = false;
   SampleOverrides overrides;
