@@ -149,13 +149,25 @@ std::string FormatEvalReport(const std::vector<ImageEvaluation>& results,
 }
 
 std::string FormatEvalCsv(const std::vector<ImageEvaluation>& results) {
-  std::string out = "stem,dose,dice,iou,precision,recall,f1,compute_ms\n";
+  std::string out =
+      "stem,dose,dice,iou,precision,recall,f1,compute_ms,particle_fraction,mean_entropy_bits,"
+      "lattice_contrast,out_of_domain\n";
   for (const ImageEvaluation& r : results) {
     const SegmentationMetrics& m = r.metrics;
     absl::StrAppend(
         &out, analysis::CsvField(r.stem), ",", r.dose ? absl::StrFormat("%.6g", *r.dose) : "",
         absl::StrFormat(",%.6f,%.6f,%.6f,%.6f,%.6f,", m.dice, m.iou, m.precision, m.recall, m.f1),
-        r.compute_ms ? absl::StrFormat("%.3f", *r.compute_ms) : "", "\n");
+        r.compute_ms ? absl::StrFormat("%.3f", *r.compute_ms) : "");
+    if (r.quality) {
+      const v1::FrameQuality& q = *r.quality;
+      absl::StrAppend(&out, absl::StrFormat(",%.6f,%.6f,", q.particle_fraction(),
+                                            q.mean_entropy_bits()),
+                      q.lattice_checked() ? absl::StrFormat("%.4f", q.lattice_contrast()) : "",
+                      ",", q.out_of_domain() ? 1 : 0);
+    } else {
+      absl::StrAppend(&out, ",,,,");
+    }
+    absl::StrAppend(&out, "\n");
   }
   return out;
 }
@@ -461,7 +473,12 @@ int RunEval(FringeClient& client, const EvalArgs& args) {
       const cv::Mat& frame = loaded->first.pixels;
       if (static_cast<int64_t>(frame.total()) > args.large_pixels) {
         // Too big for one message: tiled on this side, with no server timing to report.
-        auto mask = client.SegmentLargeFrame(frame, *model);
+        v1::Image calibration;
+        const PixelSize pixel = SetWirePixelSize(
+            item.pixel_size_nm ? item.pixel_size_nm : loaded->first.pixel_size_x_nm,
+            item.pixel_size_nm ? item.pixel_size_nm : loaded->first.pixel_size_y_nm,
+            args.pixel_size_nm, &calibration);
+        auto mask = client.SegmentLargeFrame(frame, *model, 2048, 64, pixel);
         finish(index, mask.ok() ? Evaluate(item, *mask, loaded->second)
                                 : absl::StatusOr<ImageEvaluation>(mask.status()));
         continue;
@@ -475,9 +492,11 @@ int RunEval(FringeClient& client, const EvalArgs& args) {
       request->set_id(item.stem);
       *request->mutable_model() = *model;
       *request->mutable_image() = *std::move(wire);
-      if (loaded->first.pixel_size_nm) {
-        request->mutable_image()->set_pixel_size_nm(*loaded->first.pixel_size_nm);
-      }
+      // The manifest's pixel size (both axes) beats the file's per-axis calibration.
+      const data::Image& img = loaded->first;
+      SetWirePixelSize(item.pixel_size_nm ? item.pixel_size_nm : img.pixel_size_x_nm,
+                       item.pixel_size_nm ? item.pixel_size_nm : img.pixel_size_y_nm,
+                       args.pixel_size_nm, request->mutable_image());
       request->set_priority(v1::PRIORITY_BATCH);
       request->set_client_id("fringe-eval");
       std::lock_guard<std::mutex> lock(mu);
@@ -508,7 +527,10 @@ int RunEval(FringeClient& client, const EvalArgs& args) {
       return;
     }
     auto evaluation = Evaluate(item, *mask, pending.truth);
-    if (evaluation.ok()) evaluation->compute_ms = response.timings().compute_ms();
+    if (evaluation.ok()) {
+      evaluation->compute_ms = response.timings().compute_ms();
+      evaluation->quality = response.quality();
+    }
     {
       std::lock_guard<std::mutex> lock(mu);
       ++answered_by[{response.model_name(), response.model_version()}];

@@ -27,6 +27,8 @@ struct ImageEvaluation {
   ConfusionCounts counts;
   SegmentationMetrics metrics;       // ComputeMetrics(counts).
   std::optional<double> compute_ms;  // Server compute time; unknown for client-tiled frames.
+  // The response's quality signals (models/frame_quality.h); unknown for client-tiled frames.
+  std::optional<v1::FrameQuality> quality;
 };
 
 struct DoseBinSummary {
@@ -98,6 +100,8 @@ struct EvalArgs {
   bool quiet = false;     // Summary only, no per-image lines.
   // Frames with more pixels are segmented by SegmentLargeFrame instead of one message.
   int64_t large_pixels = int64_t{4096} * 4096;
+  // > 0: every image's pixel size (nm), overriding manifest and file metadata.
+  double pixel_size_nm = 0;
 };
 
 // Opens the data set, checks the model with the server, streams every image (read when it is

@@ -1,5 +1,7 @@
 #include "client/fringe_client.h"
 
+#include <algorithm>
+
 #include <grpcpp/create_channel.h>
 
 #include <condition_variable>
@@ -12,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/frame_stats.h"
+#include "common/spike_filter.h"
 #include "common/sha256.h"
 #include "common/tensor_codec.h"
 #include "common/tile_grid.h"
@@ -293,14 +296,45 @@ absl::Status FringeClient::SegmentStream(
   return FromGrpcStatus(stream->Finish());
 }
 
+PixelSize SetWirePixelSize(std::optional<double> x_nm, std::optional<double> y_nm,
+                           double override_nm, v1::Image* wire) {
+  PixelSize p;
+  if (override_nm > 0) {
+    p = {override_nm, override_nm};
+  } else if (x_nm && y_nm && *x_nm > 0 && *y_nm > 0) {
+    p = {*x_nm, *y_nm};
+  }
+  wire->set_pixel_size_nm(p.x_nm);
+  wire->set_pixel_size_y_nm(p.y_nm != p.x_nm ? p.y_nm : 0.0);
+  return p;
+}
+
+std::string DescribeTrust(const v1::SegmentResponse& response) {
+  std::string out;
+  for (const std::string& w : response.warnings()) absl::StrAppend(&out, "  warning: ", w, "\n");
+  if (response.quality().out_of_domain()) {
+    for (const std::string& r : response.quality().reasons()) {
+      // The scale's own warning is already printed once above.
+      if (std::find(response.warnings().begin(), response.warnings().end(), r) !=
+          response.warnings().end()) {
+        continue;
+      }
+      absl::StrAppend(&out, "  out of domain: ", r, "\n");
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<cv::Mat> FringeClient::SegmentLargeFrame(const cv::Mat& frame,
                                                         const v1::ModelRef& model, int chunk,
-                                                        int margin) {
+                                                        int margin, PixelSize pixel,
+                                                        std::vector<std::string>* warnings) {
   if (chunk < 16 || 2 * margin >= chunk) {
     return absl::InvalidArgumentError("chunk must be >= 16 and larger than 2 * margin");
   }
   cv::Mat as_float;
   frame.convertTo(as_float, CV_32F);
+  RemoveSpikes(&as_float);
   const FrameStats stats = ComputeFrameStats(as_float);
   const std::vector<TileSpan> rows = PlanTiles(frame.rows, chunk, margin);
   const std::vector<TileSpan> cols = PlanTiles(frame.cols, chunk, margin);
@@ -312,13 +346,23 @@ absl::StatusOr<cv::Mat> FringeClient::SegmentLargeFrame(const cv::Mat& frame,
       v1::SegmentRequest request;
       *request.mutable_model() = model;
       request.set_id(absl::StrCat("chunk_", y.start, "_", x.start));
-      auto image = MakeWireImage(frame(piece).clone());
+      auto image = MakeWireImage(frame(piece).clone());  // The server removes its spikes too.
       if (!image.ok()) return image.status();
       *request.mutable_image() = *std::move(image);
+      SetWirePixelSize(pixel.x_nm > 0 ? std::optional<double>(pixel.x_nm) : std::nullopt,
+                       pixel.y_nm > 0 ? std::optional<double>(pixel.y_nm) : std::nullopt, 0,
+                       request.mutable_image());
       request.mutable_image()->mutable_statistics()->set_mean(stats.mean);
       request.mutable_image()->mutable_statistics()->set_stddev(stats.stddev);
       auto response = Segment(request);
       if (!response.ok()) return response.status();
+      if (warnings != nullptr) {
+        for (const std::string& w : response->warnings()) {
+          if (std::find(warnings->begin(), warnings->end(), w) == warnings->end()) {
+            warnings->push_back(w);
+          }
+        }
+      }
       auto piece_mask = TensorToMat(response->mask(), "mask");
       if (!piece_mask.ok()) return piece_mask.status();
       const cv::Rect own(x.own_begin - x.start, y.own_begin - y.start, x.own_end - x.own_begin,

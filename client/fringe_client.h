@@ -10,8 +10,10 @@
 #include <opencv2/core.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/pixel_scale.h"
 #include "fringe/v1/explain.grpc.pb.h"
 #include "fringe/v1/jobs.grpc.pb.h"
 #include "fringe/v1/models.grpc.pb.h"
@@ -75,9 +77,14 @@ class FringeClient {
 
   // Segments a frame of any size by sending pieces of at most `chunk` x `chunk` pixels that
   // overlap by 2 * `margin`, each standardised with the whole frame's statistics, and
-  // stitching the owned centres. Returns the mask (CV_8U class indices) at the frame's size.
+  // stitching the owned centres. X-ray spikes are removed before those statistics are taken
+  // (as the server does for a whole frame), and each piece carries `pixel` so the server
+  // resamples it to the model's scale. Returns the mask (CV_8U class indices) at the frame's
+  // size; the pieces' distinct warnings are appended to `warnings` when given.
   absl::StatusOr<cv::Mat> SegmentLargeFrame(const cv::Mat& frame, const v1::ModelRef& model,
-                                            int chunk = 2048, int margin = 64);
+                                            int chunk = 2048, int margin = 64,
+                                            PixelSize pixel = {},
+                                            std::vector<std::string>* warnings = nullptr);
 
  private:
   explicit FringeClient(const Options& options);
@@ -101,6 +108,17 @@ absl::StatusOr<v1::ModelRef> ParseModelRef(const std::string& text);
 // Builds the wire image for a frame: the tensor keeps the frame's depth when it is uint8,
 // uint16, int16 or float32 (others are sent as float32).
 absl::StatusOr<v1::Image> MakeWireImage(const cv::Mat& frame);
+
+// Sets Image.pixel_size_nm (x) and, for non-square pixels, Image.pixel_size_y_nm: from
+// `override_nm` when it is > 0 (both axes), else from the file's per-axis calibration
+// (x_nm/y_nm, nullopt = unknown; readers already drop reciprocal units such as 1/nm). An axis
+// known without the other counts as unknown. Returns the pixel size set (0s = unknown).
+PixelSize SetWirePixelSize(std::optional<double> x_nm, std::optional<double> y_nm,
+                           double override_nm, v1::Image* wire);
+
+// One line per warning and per out-of-domain reason of a response, for the CLI, each starting
+// with two spaces ("  warning: ...", "  out of domain: ..."). Empty when there are none.
+std::string DescribeTrust(const v1::SegmentResponse& response);
 
 }  // namespace fringe
 

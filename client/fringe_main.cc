@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "client/admin_commands.h"
 #include "client/analyze_command.h"
 #include "client/cli_util.h"
@@ -88,6 +89,7 @@ struct SegmentArgs {
   bool save_probabilities = false;
   int64_t large_pixels = int64_t{4096} * 4096;
   int chunk = 2048;
+  double pixel_size_nm = 0;  // > 0 overrides every file's calibration.
 };
 
 int RunSegment(FringeClient& client, const SegmentArgs& args) {
@@ -117,7 +119,7 @@ int RunSegment(FringeClient& client, const SegmentArgs& args) {
   };
 
   auto finish = [&](const std::string& path, const cv::Mat& frame, const cv::Mat& mask,
-                    const cv::Mat& probability) {
+                    const cv::Mat& probability, const std::string& trust) {
     const std::string stem = fs::path(path).stem().string();
     const std::string mask_path = (fs::path(args.out_dir) / (stem + "_mask.png")).string();
     const std::string overlay_path = (fs::path(args.out_dir) / (stem + "_overlay.png")).string();
@@ -133,8 +135,10 @@ int RunSegment(FringeClient& client, const SegmentArgs& args) {
       return;
     }
     const double fraction = 100.0 * cv::countNonZero(mask) / static_cast<double>(mask.total());
+    // Warnings and out-of-domain reasons follow their image's line; they never fail the run.
     record(absl::StrCat(path, " -> ", mask_path, ", ", overlay_path, " (particle ",
-                        absl::StrFormat("%.1f", fraction), "% of pixels)"),
+                        absl::StrFormat("%.1f", fraction), "% of pixels)",
+                        trust.empty() ? "" : "\n", absl::StripSuffix(trust, "\n")),
            false);
   };
 
@@ -147,9 +151,16 @@ int RunSegment(FringeClient& client, const SegmentArgs& args) {
       if (image.ok()) {
         if (static_cast<int64_t>(image->pixels.total()) > args.large_pixels) {
           // Too big for one message: cut it up on this side.
-          auto mask = client.SegmentLargeFrame(image->pixels, *model, args.chunk);
+          v1::Image calibration;
+          const PixelSize pixel = SetWirePixelSize(image->pixel_size_x_nm, image->pixel_size_y_nm,
+                                                   args.pixel_size_nm, &calibration);
+          std::vector<std::string> warnings;
+          auto mask = client.SegmentLargeFrame(image->pixels, *model, args.chunk, 64, pixel,
+                                               &warnings);
           if (mask.ok()) {
-            finish(path, image->pixels, *mask, cv::Mat());
+            std::string trust;
+            for (const std::string& w : warnings) absl::StrAppend(&trust, "  warning: ", w, "\n");
+            finish(path, image->pixels, *mask, cv::Mat(), trust);
           } else {
             record(absl::StrCat("error: ", path, ": ", mask.status().message()), true);
           }
@@ -162,8 +173,8 @@ int RunSegment(FringeClient& client, const SegmentArgs& args) {
           request->set_id(id);
           *request->mutable_model() = *model;
           *request->mutable_image() = *std::move(wire);
-          if (image->pixel_size_nm)
-            request->mutable_image()->set_pixel_size_nm(*image->pixel_size_nm);
+          SetWirePixelSize(image->pixel_size_x_nm, image->pixel_size_y_nm, args.pixel_size_nm,
+                           request->mutable_image());
           if (args.save_probabilities) request->set_probabilities(v1::PROBABILITIES_FLOAT32);
           request->set_priority(v1::PRIORITY_INTERACTIVE);
           request->set_client_id("fringe-cli");
@@ -200,7 +211,7 @@ int RunSegment(FringeClient& client, const SegmentArgs& args) {
         if (p.ok()) probability = *p;
       }
       if (mask.ok()) {
-        finish(path, frame, *mask, probability);
+        finish(path, frame, *mask, probability, DescribeTrust(response));
       } else {
         record(absl::StrCat("error: ", path, ": ", mask.status().message()), true);
       }
@@ -229,6 +240,7 @@ struct ExplainArgs {
   std::vector<std::string> params;
   std::string out_dir;
   bool npy = false;
+  double pixel_size_nm = 0;  // > 0 overrides the file's calibration.
 };
 
 // Parses --target: predicted | mask=FILE | box=X0,Y0,X1,Y1 | pixel=X,Y.
@@ -283,6 +295,8 @@ int RunExplain(FringeClient& client, const ExplainArgs& args) {
   auto wire = MakeWireImage(image->pixels);
   if (!wire.ok()) return ReportError(args.image, wire.status());
   *request.mutable_image() = *std::move(wire);
+  SetWirePixelSize(image->pixel_size_x_nm, image->pixel_size_y_nm, args.pixel_size_nm,
+                   request.mutable_image());
   request.set_method(args.method);
   request.set_client_id("fringe-cli");
   for (const std::string& p : args.params) {
@@ -317,6 +331,7 @@ int RunExplain(FringeClient& client, const ExplainArgs& args) {
               args.image.c_str(), response->method().c_str(), response->model_name().c_str(),
               static_cast<long long>(response->model_version()), response->target_value(),
               response->relevance_sum(), response->conservation_residual(), response->compute_ms());
+  for (const std::string& w : response->warnings()) std::printf("  warning: %s\n", w.c_str());
   if (args.npy) {
     std::printf("wrote %s, %s and %s\n", tif.c_str(), png.c_str(), npy.c_str());
   } else {
@@ -359,6 +374,11 @@ int main(int argc, char** argv) {
   segment->add_flag("--probabilities", seg.save_probabilities,
                     "Also write OUT/<stem>_probability.tif (float32 p(particle))");
   segment
+      ->add_option("--pixel-size-nm", seg.pixel_size_nm,
+                   "Pixel size of every image (nm), overriding file metadata; the server "
+                   "resamples frames to the model's pixel size")
+      ->check(CLI::Range(1e-4, 1e4));
+  segment
       ->add_option("--chunk", seg.chunk,
                    "Frames above 4096x4096 pixels are sent in pieces of this size")
       ->capture_default_str()
@@ -378,6 +398,9 @@ int main(int argc, char** argv) {
   eval->add_option("--max-in-flight", eval_args.max_in_flight, "Images in flight on the stream")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  eval->add_option("--pixel-size-nm", eval_args.pixel_size_nm,
+                   "Pixel size of every image (nm), overriding manifest and file metadata")
+      ->check(CLI::Range(1e-4, 1e4));
   eval->add_flag("--quiet", eval_args.quiet, "Print only the summary, not one line per image");
 
   fringe::ExplainArgs ex;
@@ -399,6 +422,10 @@ int main(int argc, char** argv) {
   explain->add_flag("--contrastive", ex.contrastive, "The class against the others");
   explain->add_option("--param", ex.params, "Method parameter KEY=VALUE (repeatable)");
   explain->add_option("--out", ex.out_dir, "Output directory")->required();
+  explain
+      ->add_option("--pixel-size-nm", ex.pixel_size_nm,
+                   "Pixel size of the image (nm), overriding file metadata")
+      ->check(CLI::Range(1e-4, 1e4));
   explain->add_flag("--npy", ex.npy, "Also write OUT/<stem>_relevance.npy (float32, numpy)");
 
   fringe::AnalyzeArgs analyze_args;

@@ -57,16 +57,6 @@ constexpr int kMaxStatisticsSamples = 1 << 16;
 constexpr double kMaxPeriodPx = 128;  // Lattice fringes are a few to a few tens of pixels.
 constexpr double kMaxReachPx = 256;   // Mirror padding and plateau search radius.
 
-// Raised-cosine ring profile around k0 with half-width at half maximum hw: flat (1) within
-// hw / 2 of k0, falling smoothly to 0 at 3 hw / 2. Smooth edges keep the spatial response of
-// the filter short (a hard-edged ring rings for many fringe periods beyond a particle).
-double RingGain(double k, double k0, double hw) {
-  const double a = std::abs(k - k0);
-  if (a <= 0.5 * hw) return 1.0;
-  if (a >= 1.5 * hw) return 0.0;
-  return 0.5 * (1.0 + std::cos(kPi * (a - 0.5 * hw) / hw));
-}
-
 bool Finite(double v) { return std::isfinite(v); }
 
 // Values of `m` (CV_32F) on a regular sub-grid of at most ~kMaxStatisticsSamples pixels.
@@ -266,66 +256,27 @@ absl::StatusOr<std::unique_ptr<FourierBandpassSegmenter>> FourierBandpassSegment
   const double pixel = resolved.pixel_size_nm();
   const v1::FourierBandpassParams& p = resolved.fourier_bandpass();
   std::unique_ptr<FourierBandpassSegmenter> model(new FourierBandpassSegmenter());
-  double lowest = 0.5;
-  for (double d : p.d_spacings_nm()) {
-    model->band_centers_.push_back(pixel / d);  // k = 1/d nm^-1 = pixel/d cycles/pixel.
-    lowest = std::min(lowest, pixel / d);
-  }
-  model->relative_bandwidth_ = p.relative_bandwidth();
-  model->smoothing_px_ = p.smoothing_nm() / pixel;
+  LatticeBandOptions band;
+  band.pixel_size_nm = pixel;
+  band.d_spacings_nm.assign(p.d_spacings_nm().begin(), p.d_spacings_nm().end());
+  band.relative_bandwidth = p.relative_bandwidth();
+  band.smoothing_nm = p.smoothing_nm();
+  absl::StatusOr<std::unique_ptr<LatticeBand>> lattice = LatticeBand::Create(band);
+  if (!lattice.ok()) return lattice.status();
+  model->band_ = *std::move(lattice);
   model->threshold_ = p.threshold();
   model->min_area_px_ = p.min_area_nm2() / (pixel * pixel);
   model->closing_px_ = p.closing_nm() / pixel;
-  // The FFT treats the tile as periodic. Mirror padding moves the wrap-around seam away from
-  // the tile by the reach of the smoothing (3 sigma) plus that of the ring filter (its
-  // impulse response decays over ~1 / (2 * half-width) pixels), so the seam's broadband
-  // step adds no energy inside the tile.
-  model->pad_px_ = static_cast<int>(std::ceil(std::min(
-      kMaxReachPx, 3 * model->smoothing_px_ + 0.5 / (model->relative_bandwidth_ * lowest))));
   // The energy profile across a particle edge is a step blurred by the ring filter (acting on
   // the amplitude; its envelope response has a width ~ 1 / (2 pi half-width)) and by the
   // smoothing Gaussian. Within three combined sigmas of an edge the local maximum is the
   // particle's plateau.
   // The energy varies little over a third of that combined sigma, so the plateau search runs
   // on blocks of that size.
-  const double filter_sigma_px = 1 / (2 * kPi * model->relative_bandwidth_ * lowest);
-  const double blur_sigma_px = std::hypot(model->smoothing_px_, filter_sigma_px);
+  const double blur_sigma_px = std::hypot(model->band_->smoothing_px(), model->band_->filter_sigma_px());
   model->edge_reach_px_ = std::min(kMaxReachPx, 3 * blur_sigma_px);
   model->plateau_block_px_ = std::max(1, static_cast<int>(blur_sigma_px / 3));
   return model;
-}
-
-std::shared_ptr<const cv::Mat> FourierBandpassSegmenter::Filter(int rows, int cols) const {
-  {
-    std::lock_guard<std::mutex> lock(filters_mutex_);
-    auto it = filters_.find({rows, cols});
-    if (it != filters_.end()) return it->second;
-  }
-  // Built outside the lock; two threads racing on a new size build identical filters.
-  auto filter = std::make_shared<cv::Mat>(rows, cols, CV_32F);
-  for (int i = 0; i < rows; ++i) {
-    const double fy = static_cast<double>(i <= rows / 2 ? i : i - rows) / rows;
-    float* out = filter->ptr<float>(i);
-    for (int j = 0; j < cols; ++j) {
-      const double fx = static_cast<double>(j <= cols / 2 ? j : j - cols) / cols;
-      // One half-plane only, doubled: the inverse transform is then the analytic signal
-      // A(x) exp(i phi(x)) of the fringes instead of A(x) cos(phi(x)), so |.|^2 is the
-      // fringe envelope A^2 without the oscillation at twice the fringe frequency, and
-      // independent of the fringes' phase and orientation.
-      const bool half_plane = fx > 0 || (fx == 0 && fy > 0);
-      double gain = 0;
-      if (half_plane) {
-        const double k = std::hypot(fx, fy);
-        for (double k0 : band_centers_) {
-          gain = std::max(gain, RingGain(k, k0, relative_bandwidth_ * k0));
-        }
-      }
-      out[j] = static_cast<float>(2 * gain);
-    }
-  }
-  std::lock_guard<std::mutex> lock(filters_mutex_);
-  if (filters_.size() >= 16) filters_.clear();  // Bounded: tile sizes are few in practice.
-  return filters_.emplace(std::make_pair(rows, cols), std::move(filter)).first->second;
 }
 
 absl::StatusOr<FourierBandpassSegmenter::TileResult> FourierBandpassSegmenter::SegmentTile(
@@ -346,42 +297,9 @@ absl::StatusOr<FourierBandpassSegmenter::TileResult> FourierBandpassSegmenter::S
 absl::StatusOr<FourierBandpassSegmenter::TileResult> FourierBandpassSegmenter::SegmentTileUnchecked(
     const cv::Mat& tile) const {
   const int h = tile.rows, w = tile.cols;
-  // 1. Band-pass to the analytic signal of the lattice fringes.
-  const int rows = cv::getOptimalDFTSize(h + 2 * pad_px_);
-  const int cols = cv::getOptimalDFTSize(w + 2 * pad_px_);
-  cv::Mat padded;
-  cv::copyMakeBorder(tile, padded, pad_px_, rows - h - pad_px_, pad_px_, cols - w - pad_px_,
-                     cv::BORDER_REFLECT_101);
-  cv::Mat spectrum;
-  cv::dft(padded, spectrum, cv::DFT_COMPLEX_OUTPUT);
-  const std::shared_ptr<const cv::Mat> filter = Filter(rows, cols);
-  for (int i = 0; i < rows; ++i) {
-    float* s = spectrum.ptr<float>(i);
-    const float* g = filter->ptr<float>(i);
-    for (int j = 0; j < cols; ++j) {
-      s[2 * j] *= g[j];
-      s[2 * j + 1] *= g[j];
-    }
-  }
-  cv::Mat analytic;
-  cv::dft(spectrum, analytic, cv::DFT_INVERSE | cv::DFT_SCALE);
-
-  // 2. Local energy. |analytic|^2 of noise is a speckle pattern with grains about a fringe
-  // period across; averaging over a Gaussian a few periods wide (but smaller than a particle)
-  // turns it into a stable estimate of fringe power whose noise falls with the number of
-  // grains in the window.
-  cv::Mat energy(rows, cols, CV_32F);
-  for (int i = 0; i < rows; ++i) {
-    const float* a = analytic.ptr<float>(i);
-    float* e = energy.ptr<float>(i);
-    for (int j = 0; j < cols; ++j) e[j] = a[2 * j] * a[2 * j] + a[2 * j + 1] * a[2 * j + 1];
-  }
-  const int half = static_cast<int>(std::ceil(3 * smoothing_px_));
-  cv::GaussianBlur(energy, energy, cv::Size(2 * half + 1, 2 * half + 1), smoothing_px_,
-                   smoothing_px_, cv::BORDER_REFLECT_101);
-
+  // 1-2. Band-pass to the fringes' analytic signal and smooth its squared envelope.
   TileResult result;
-  result.energy = energy(cv::Rect(pad_px_, pad_px_, w, h)).clone();
+  result.energy = band_->Energy(tile);
   result.mask = cv::Mat::zeros(h, w, CV_8U);
   result.probability = cv::Mat::zeros(h, w, CV_32F);
 

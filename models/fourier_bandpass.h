@@ -7,9 +7,8 @@
 // be compared with the networks through the same API. No LibTorch here.
 //
 // Per tile (tiles are standardised single-channel images, see frame_segmenter.h):
-//   1. Mirror-pad, FFT, keep a raised-cosine ring around each k = pixel_size_nm / d_nm
-//      (cycles/pixel) on one half-plane (the analytic signal), inverse FFT.
-//   2. Local energy = Gaussian-smoothed |analytic signal|^2, divided by its median over the tile.
+//   1-2. Local fringe energy from models/lattice_band.h (ring band-pass on the analytic signal,
+//      Gaussian-smoothed squared envelope), divided by its median over the tile.
 //   3. Threshold (Otsu on log-energy, floored above the noise, or a fixed value); a pixel must
 //      also reach a fraction of the local plateau energy, which puts edges where the blurred
 //      energy step really is instead of growing masks with fringe contrast. Close with a
@@ -37,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "fringe/v1/model_config.pb.h"
+#include "models/lattice_band.h"
 #include "models/segmenter.h"
 
 namespace fringe {
@@ -84,27 +84,19 @@ class FourierBandpassSegmenter : public Segmenter {
   int64_t parameter_count() const override { return 0; }
 
   // Ring centres in cycles/pixel, one per configured spacing.
-  const std::vector<double>& band_centers() const { return band_centers_; }
+  const std::vector<double>& band_centers() const { return band_->band_centers(); }
 
  private:
   FourierBandpassSegmenter() = default;
 
-  // The half-plane ring filter (CV_32F, rows x cols, DFT layout), built once per padded size.
-  std::shared_ptr<const cv::Mat> Filter(int rows, int cols) const;
   absl::StatusOr<TileResult> SegmentTileUnchecked(const cv::Mat& tile) const;
 
-  std::vector<double> band_centers_;  // cycles/pixel
-  double relative_bandwidth_ = 0.1;
-  double smoothing_px_ = 0;
+  std::unique_ptr<LatticeBand> band_;  // Steps 1-2: the fringe energy.
   double threshold_ = 0;  // 0 = Otsu
   double min_area_px_ = 0;
   double closing_px_ = 0;
-  int pad_px_ = 0;            // Mirror padding on each side before the FFT.
   double edge_reach_px_ = 0;  // Radius of the local plateau (maximum) search.
   int plateau_block_px_ = 1;  // Coarse grid of that search.
-
-  mutable std::mutex filters_mutex_;
-  mutable std::map<std::pair<int, int>, std::shared_ptr<const cv::Mat>> filters_;
 };
 
 // The registry's factory: FourierBandpassSegmenter::Create, as a Segmenter. Needs no weights.

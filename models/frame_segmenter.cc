@@ -112,19 +112,20 @@ absl::StatusOr<std::vector<FrameOutput>> SegmentFrames(const Segmenter& model,
     }
   }
 
-  // Argmax over classes; ties go to the lower class index (background).
-  for (FrameOutput& o : out) {
-    o.mask = cv::Mat::zeros(h, w, CV_8U);
-    if (classes > 1) {
-      cv::Mat best = o.class_probabilities[0].clone();
-      for (int c = 1; c < classes; ++c) {
-        const cv::Mat greater = o.class_probabilities[c] > best;
-        o.mask.setTo(c, greater);
-        o.class_probabilities[c].copyTo(best, greater);
-      }
-    }
-  }
+  for (FrameOutput& o : out) o.mask = ArgmaxMask(o.class_probabilities);
   return out;
+}
+
+cv::Mat ArgmaxMask(const std::vector<cv::Mat>& class_probabilities) {
+  if (class_probabilities.empty()) return cv::Mat();
+  cv::Mat mask = cv::Mat::zeros(class_probabilities[0].size(), CV_8U);
+  cv::Mat best = class_probabilities[0].clone();
+  for (size_t c = 1; c < class_probabilities.size(); ++c) {
+    const cv::Mat greater = class_probabilities[c] > best;
+    mask.setTo(static_cast<int>(c), greater);
+    class_probabilities[c].copyTo(best, greater);
+  }
+  return mask;
 }
 
 }  // namespace fringe

@@ -49,6 +49,10 @@ absl::StatusOr<std::vector<FrameOutput>> SegmentFrames(const Segmenter& model,
                                                        const std::vector<FrameInput>& frames,
                                                        const FrameSegmenterOptions& options);
 
+// Class index of the most probable class per pixel (CV_8U, the maps' size); ties go to the lower
+// index (background). Empty for no maps.
+cv::Mat ArgmaxMask(const std::vector<cv::Mat>& class_probabilities);
+
 }  // namespace fringe
 
 #endif  // FRINGE_MODELS_FRAME_SEGMENTER_H_

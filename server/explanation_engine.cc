@@ -1,6 +1,9 @@
 #include "server/explanation_engine.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <opencv2/imgproc.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -8,6 +11,8 @@
 #include "absl/strings/str_split.h"
 #include "common/frame_stats.h"
 #include "common/status_macros.h"
+#include "models/frame_preparation.h"
+#include "server/segmentation_engine.h"
 
 namespace fringe {
 
@@ -111,6 +116,31 @@ absl::Status ParseExplainTarget(const std::string& spec, v1::ExplainTarget* targ
   return absl::OkStatus();
 }
 
+namespace {
+
+// A box (or a 1x1 pixel box) given in the frame's pixels, in the model-scale frame's pixels:
+// the part inside the frame, covered by the smallest model-scale box. Unresampled frames keep
+// the box as given (the attribution engine clips it). INVALID_ARGUMENT, in the user's
+// coordinates, when nothing of the box lies inside a resampled frame.
+absl::StatusOr<cv::Rect> BoxToModelScale(const cv::Rect& box, cv::Size frame,
+                                         const ScalePlan& plan) {
+  if (!plan.resampled()) return box;
+  const cv::Rect inside = box & cv::Rect(cv::Point(0, 0), frame);
+  if (inside.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target (", box.x, ",", box.y, ")-(", box.br().x, ",", box.br().y,
+        ") has no pixel inside the ", frame.width, "x", frame.height, " frame"));
+  }
+  const int x0 = static_cast<int>(std::floor(inside.x * plan.factor_x));
+  const int y0 = static_cast<int>(std::floor(inside.y * plan.factor_y));
+  const int x1 = std::max(x0 + 1, static_cast<int>(std::ceil(inside.br().x * plan.factor_x)));
+  const int y1 = std::max(y0 + 1, static_cast<int>(std::ceil(inside.br().y * plan.factor_y)));
+  return cv::Rect(cv::Point(x0, y0), cv::Point(x1, y1)) &
+         cv::Rect(cv::Point(0, 0), plan.model_size);
+}
+
+}  // namespace
+
 absl::StatusOr<v1::TileExplanation> ExplanationEngine::ExplainTile(
     const v1::SegmentRequest& request, const std::string& model_name, int64_t model_version) {
   v1::ExplainRequest explain;
@@ -136,8 +166,16 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
   const auto start = std::chrono::steady_clock::now();
   FRINGE_ASSIGN_OR_RETURN(ServableModel model,
                           repository_->Get(request.model().name(), request.model().version()));
-  FRINGE_ASSIGN_OR_RETURN(cv::Mat frame, DecodeImageToFloat(request.image(), limits_));
+  FRINGE_ASSIGN_OR_RETURN(cv::Mat decoded, DecodeImageToFloat(request.image(), limits_));
   FRINGE_ASSIGN_OR_RETURN(std::shared_ptr<const Explainer> explainer, ExplainerFor(model));
+  // The network is explained on exactly what it segments: spikes out, at its pixel size.
+  // Targets are given in the frame's pixels and mapped to the model's; the relevance comes
+  // back at the frame's size with its sum kept.
+  const PixelSize requested_pixel = PixelSizeOf(request.image());
+  const PreparedFrame prepared =
+      PrepareFrame(decoded, requested_pixel, model.config.pixel_size_nm());
+  const cv::Mat& frame = prepared.frame;
+  const ScalePlan& plan = prepared.scale;
 
   AttributionRequest attribution;
   attribution.method = request.method().empty() ? "lrp" : request.method();
@@ -150,19 +188,28 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
     case v1::ExplainTarget::PREDICTED:
       target.kind = AttributionTarget::Kind::kPredicted;
       break;
-    case v1::ExplainTarget::BOX:
+    case v1::ExplainTarget::BOX: {
       target.kind = AttributionTarget::Kind::kBox;
-      target.box = cv::Rect(cv::Point(t.x0(), t.y0()), cv::Point(t.x1(), t.y1()));
+      FRINGE_ASSIGN_OR_RETURN(
+          target.box, BoxToModelScale(cv::Rect(cv::Point(t.x0(), t.y0()), cv::Point(t.x1(), t.y1())),
+                                      decoded.size(), plan));
       break;
-    case v1::ExplainTarget::PIXEL:
+    }
+    case v1::ExplainTarget::PIXEL: {
       target.kind = AttributionTarget::Kind::kPixel;
-      target.pixel = cv::Point(t.x0(), t.y0());
+      FRINGE_ASSIGN_OR_RETURN(const cv::Rect pixel,
+                              BoxToModelScale(cv::Rect(t.x0(), t.y0(), 1, 1), decoded.size(), plan));
+      target.pixel = pixel.tl();
       break;
+    }
     case v1::ExplainTarget::MASK: {
       target.kind = AttributionTarget::Kind::kMask;
       FRINGE_ASSIGN_OR_RETURN(cv::Mat mask, TensorToMat(t.mask(), "target.mask", limits_));
-      if (mask.size() != frame.size() || mask.depth() != CV_8U) {
+      if (mask.size() != decoded.size() || mask.depth() != CV_8U) {
         return absl::InvalidArgumentError("target.mask must be uint8 with the image's shape");
+      }
+      if (plan.resampled()) {
+        cv::resize(mask, mask, plan.model_size, 0, 0, cv::INTER_NEAREST);
       }
       target.mask = mask;
       break;
@@ -190,7 +237,13 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
   response.set_id(request.id());
   response.set_model_name(model.name);
   response.set_model_version(model.version);
-  const cv::Mat relevance = result.relevance(cv::Rect(0, 0, frame.cols, frame.rows)).clone();
+  cv::Mat relevance = result.relevance(cv::Rect(0, 0, frame.cols, frame.rows)).clone();
+  if (plan.resampled()) {
+    // Resampling keeps the mean; scaling by the pixel-count ratio keeps the sum, so
+    // conservation (target = reference + relevance sum + residual) still holds.
+    relevance = ToFrameScale(relevance, plan) *
+                (static_cast<double>(frame.total()) / static_cast<double>(decoded.total()));
+  }
   FRINGE_ASSIGN_OR_RETURN(*response.mutable_relevance(), MatToTensor(relevance));
   response.set_method(result.method);
   response.mutable_parameters()->insert(result.parameters.begin(), result.parameters.end());
@@ -203,6 +256,9 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
     l->set_layer(layer);
     l->set_relevance(sum);
   }
+  *response.mutable_scale() =
+      FrameScaleProto(requested_pixel, model.config.pixel_size_nm(), plan);
+  for (const std::string& w : prepared.warnings) response.add_warnings(w);
   response.set_compute_ms(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   return response;

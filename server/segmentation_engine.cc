@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "models/frame_preparation.h"
+#include "models/frame_quality.h"
 #include "models/frame_segmenter.h"
 
 namespace fringe {
@@ -42,12 +44,40 @@ absl::StatusOr<v1::Tensor> EncodeProbabilities(const cv::Mat& p, v1::Probability
   return MatToTensor(encoded);
 }
 
+v1::FrameScale::Decision ToProto(ScaleDecision d) {
+  switch (d) {
+    case ScaleDecision::kNative:
+      return v1::FrameScale::NATIVE;
+    case ScaleDecision::kResampled:
+      return v1::FrameScale::RESAMPLED;
+    case ScaleDecision::kUnknownPixelSize:
+      return v1::FrameScale::UNKNOWN_PIXEL_SIZE;
+    case ScaleDecision::kOutOfRange:
+      return v1::FrameScale::OUT_OF_RANGE;
+  }
+  return v1::FrameScale::DECISION_UNSPECIFIED;
+}
+
 }  // namespace
+
+v1::FrameScale FrameScaleProto(const PixelSize& requested, double model_pixel_nm,
+                               const ScalePlan& plan) {
+  v1::FrameScale scale;
+  scale.set_decision(ToProto(plan.decision));
+  scale.set_frame_pixel_size_x_nm(requested.x_nm);
+  scale.set_frame_pixel_size_y_nm(requested.y_nm);
+  scale.set_model_pixel_size_nm(model_pixel_nm);
+  scale.set_model_height(plan.model_size.height);
+  scale.set_model_width(plan.model_size.width);
+  return scale;
+}
 
 struct SegmentationEngine::Prepared {
   ServableModel model;
-  FrameInput input;
+  FrameInput input;  // At the model's scale.
   FrameSegmenterOptions tiling;
+  PixelSize requested_pixel;
+  PreparedFrame frame;  // frame.frame is input.frame.
 };
 
 absl::StatusOr<SegmentationEngine::Prepared> SegmentationEngine::Prepare(
@@ -56,8 +86,11 @@ absl::StatusOr<SegmentationEngine::Prepared> SegmentationEngine::Prepare(
   Prepared p;
   FRINGE_ASSIGN_OR_RETURN(p.model,
                           repository_->Get(request.model().name(), request.model().version()));
-  FRINGE_ASSIGN_OR_RETURN(p.input.frame, DecodeImageToFloat(request.image(), options_.limits));
+  FRINGE_ASSIGN_OR_RETURN(cv::Mat decoded, DecodeImageToFloat(request.image(), options_.limits));
   FRINGE_ASSIGN_OR_RETURN(p.input.statistics, ReadFrameStatistics(request.image()));
+  p.requested_pixel = PixelSizeOf(request.image());
+  p.frame = PrepareFrame(decoded, p.requested_pixel, p.model.config.pixel_size_nm());
+  p.input.frame = p.frame.frame;
   p.tiling.tile_size = p.model.config.tile_size();
   p.tiling.tile_margin = p.model.config.tile_margin();
   p.tiling.max_batch = options_.max_batch;
@@ -74,6 +107,20 @@ absl::StatusOr<v1::SegmentResponse> SegmentationEngine::Encode(const v1::Segment
   response.set_id(request.id());
   response.set_model_name(prepared.model.name);
   response.set_model_version(prepared.model.version);
+  const PreparedFrame& frame = prepared.frame;
+  // Quality at the scale the network saw the frame, where the lattice band is known in pixels.
+  const cv::Mat standardised =
+      Standardise(prepared.input.frame, prepared.input.statistics
+                                            ? *prepared.input.statistics
+                                            : ComputeFrameStats(prepared.input.frame));
+  const FrameQuality quality = AssessFrame(standardised, out.class_probabilities, out.mask,
+                                           frame.pixel_size_nm, frame.scale);
+  if (frame.scale.resampled()) {
+    // Back to the frame's size: probabilities are resampled and the mask is their argmax
+    // there, so mask and probabilities always agree.
+    for (cv::Mat& p : out.class_probabilities) p = ToFrameScale(p, frame.scale);
+    out.mask = ArgmaxMask(out.class_probabilities);
+  }
   FRINGE_ASSIGN_OR_RETURN(*response.mutable_mask(), MatToTensor(out.mask));
   if (request.probabilities() != v1::PROBABILITIES_NONE) {
     // Foreground probability: class 1 ("particle") when there is one.
@@ -82,6 +129,17 @@ absl::StatusOr<v1::SegmentResponse> SegmentationEngine::Encode(const v1::Segment
     FRINGE_ASSIGN_OR_RETURN(*response.mutable_probabilities(),
                             EncodeProbabilities(p, request.probabilities()));
   }
+  *response.mutable_scale() =
+      FrameScaleProto(prepared.requested_pixel, prepared.model.config.pixel_size_nm(), frame.scale);
+  v1::FrameQuality* q = response.mutable_quality();
+  q->set_particle_fraction(quality.particle_fraction);
+  q->set_mean_entropy_bits(quality.mean_entropy_bits);
+  q->set_lattice_checked(quality.lattice_checked);
+  q->set_lattice_contrast(quality.lattice_contrast);
+  q->set_out_of_domain(quality.out_of_domain);
+  for (const std::string& r : quality.reasons) q->add_reasons(r);
+  q->set_spikes_removed(frame.spikes_removed);
+  for (const std::string& w : frame.warnings) response.add_warnings(w);
   response.mutable_timings()->set_compute_ms(compute_ms);
   response.mutable_timings()->set_tiles(out.tiles);
   return response;
@@ -154,8 +212,14 @@ std::string SegmentationEngine::BatchKey(const v1::SegmentRequest& request,
   if (model != nullptr) *model = absl::StrCat(servable->name, ":", servable->version);
   if (!request.image().has_tensor()) return "";
   const v1::Tensor& t = request.image().tensor();
-  if (t.shape_size() != 2) return "";
-  const int64_t h = t.shape(0), w = t.shape(1);
+  if (t.shape_size() != 2 || t.shape(0) <= 0 || t.shape(1) <= 0 || t.shape(0) > (1 << 20) ||
+      t.shape(1) > (1 << 20)) {
+    return "";
+  }
+  // The size the network will see: frames are resampled to the model's pixel size first.
+  const ScalePlan plan = PlanScale(cv::Size(static_cast<int>(t.shape(1)), static_cast<int>(t.shape(0))),
+                                   PixelSizeOf(request.image()), servable->config.pixel_size_nm());
+  const int64_t h = plan.model_size.height, w = plan.model_size.width;
   const int64_t tile = servable->config.tile_size();
   const int multiple = servable->segmenter->input_multiple();
   if (h <= 0 || w <= 0 || h > tile || w > tile || h % multiple != 0 || w % multiple != 0) return "";

@@ -7,12 +7,18 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/pixel_scale.h"
 #include "common/tensor_codec.h"
 #include "fringe/v1/segmentation.pb.h"
 #include "models/frame_segmenter.h"
 #include "server/model_repository.h"
 
 namespace fringe {
+
+// The response's record of how a frame with `requested` pixel size was brought to a model
+// trained at `model_pixel_nm` (shared by Segment and Explain responses).
+v1::FrameScale FrameScaleProto(const PixelSize& requested, double model_pixel_nm,
+                               const ScalePlan& plan);
 
 class SegmentationEngine {
  public:

@@ -43,6 +43,11 @@ struct ServerMetrics::Families {
   prometheus::Family<prometheus::Counter>& training_steps;
   prometheus::Family<prometheus::Gauge>& model_versions;
   prometheus::Family<prometheus::Gauge>& memory;
+  prometheus::Family<prometheus::Histogram>& particle_fraction;
+  prometheus::Family<prometheus::Histogram>& entropy;
+  prometheus::Family<prometheus::Counter>& out_of_domain;
+  prometheus::Family<prometheus::Counter>& frame_scale;
+  prometheus::Family<prometheus::Counter>& spikes;
   std::mutex hooks_mu;
   std::vector<std::function<void()>> hooks;
 };
@@ -97,6 +102,26 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
           .Name("fringe_memory_bytes")
           .Help("Memory: process resident and peak resident bytes (the device is the CPU).")
           .Register(r),
+      BuildHistogram()
+          .Name("fringe_frame_particle_fraction")
+          .Help("Share of each segmented frame predicted as particle, by model.")
+          .Register(r),
+      BuildHistogram()
+          .Name("fringe_frame_entropy_bits")
+          .Help("Mean predictive entropy of each segmented frame (0 certain .. 1 coin flip).")
+          .Register(r),
+      BuildCounter()
+          .Name("fringe_frames_out_of_domain_total")
+          .Help("Segmented frames flagged out of domain (FrameQuality.out_of_domain), by model.")
+          .Register(r),
+      BuildCounter()
+          .Name("fringe_frames_scaled_total")
+          .Help("Segmented frames by how they were brought to the model's pixel size.")
+          .Register(r),
+      BuildCounter()
+          .Name("fringe_spikes_removed_total")
+          .Help("X-ray spikes and hot pixels replaced before standardisation, by model.")
+          .Register(r),
       {},
       {}});
   // Series that should exist from the start, so dashboards show zeros instead of gaps.
@@ -122,6 +147,20 @@ void ServerMetrics::ObserveComputeSeconds(const std::string& method, const std::
                                           double seconds) {
   f_->compute_seconds.Add({{"method", method}, {"model", model}}, LatencyBuckets())
       .Observe(seconds);
+}
+
+void ServerMetrics::ObserveFrameQuality(const std::string& model, double particle_fraction,
+                                        double mean_entropy_bits, bool out_of_domain,
+                                        const std::string& scale_decision, int spikes_removed) {
+  static const prometheus::Histogram::BucketBoundaries kFractionBuckets = {
+      0.0001, 0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1};
+  f_->particle_fraction.Add({{"model", model}}, kFractionBuckets).Observe(particle_fraction);
+  f_->entropy.Add({{"model", model}}, kFractionBuckets).Observe(mean_entropy_bits);
+  auto& ood = f_->out_of_domain.Add({{"model", model}});
+  if (out_of_domain) ood.Increment();
+  f_->frame_scale.Add({{"model", model}, {"decision", scale_decision}}).Increment();
+  auto& spikes = f_->spikes.Add({{"model", model}});
+  if (spikes_removed > 0) spikes.Increment(spikes_removed);
 }
 
 void ServerMetrics::ObserveQueueSeconds(const std::string& work_class, double seconds) {

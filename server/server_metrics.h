@@ -29,6 +29,11 @@ class ServerMetrics {
                      const std::string& version, const std::string& code, double seconds);
   // Time spent computing (network, stitching, attribution) for one request.
   void ObserveComputeSeconds(const std::string& method, const std::string& model, double seconds);
+  // One segmented frame's quality signals (models/frame_quality.h) and how it was scaled
+  // ("native", "resampled", "unknown_pixel_size", "out_of_range").
+  void ObserveFrameQuality(const std::string& model, double particle_fraction,
+                           double mean_entropy_bits, bool out_of_domain,
+                           const std::string& scale_decision, int spikes_removed);
   // Time a work item waited in the scheduler, by priority class.
   void ObserveQueueSeconds(const std::string& work_class, double seconds);
   void ObserveBatchSize(const std::string& model, size_t size);

@@ -122,13 +122,18 @@ TEST(FormatEvalCsvTest, OneRowPerImageWithEmptyUnknowns) {
   std::vector<ImageEvaluation> results = Sample();
   results[1].stem = "b,\"odd\"";
   const std::string csv = FormatEvalCsv(results);
-  EXPECT_EQ(csv.rfind("stem,dose,dice,iou,precision,recall,f1,compute_ms\n", 0), 0u) << csv;
+  EXPECT_EQ(csv.rfind("stem,dose,dice,iou,precision,recall,f1,compute_ms,particle_fraction,"
+                      "mean_entropy_bits,lattice_contrast,out_of_domain\n",
+                      0),
+            0u)
+      << csv;
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
-  EXPECT_NE(csv.find("\na,50,0.888889,0.800000,0.800000,1.000000,0.888889,2.000\n"),
+  EXPECT_NE(csv.find("\na,50,0.888889,0.800000,0.800000,1.000000,0.888889,2.000,,,,\n"),
             std::string::npos)
       << csv;
   EXPECT_NE(csv.find("\n\"b,\"\"odd\"\"\",80,"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\nc,500,1.000000,1.000000,1.000000,1.000000,1.000000,\n"), std::string::npos)
+  EXPECT_NE(csv.find("\nc,500,1.000000,1.000000,1.000000,1.000000,1.000000,,,,,\n"),
+            std::string::npos)
       << csv;
   EXPECT_NE(csv.find("\nd,,0.500000,"), std::string::npos) << csv;
 }

@@ -58,17 +58,19 @@ const std::vector<std::pair<std::string, std::string>>& Doses() {
   return *doses;
 }
 
-// eval.csv as stem -> cells (dose, dice, iou, precision, recall, f1, compute_ms).
+// eval.csv as stem -> cells (dose, dice, iou, precision, recall, f1, compute_ms, quality...).
 std::map<std::string, std::vector<std::string>> ReadEvalCsv(const std::string& path) {
   std::map<std::string, std::vector<std::string>> rows;
   std::istringstream in(ReadText(path));
   std::string line;
   std::getline(in, line);
-  EXPECT_EQ(line, "stem,dose,dice,iou,precision,recall,f1,compute_ms");
+  EXPECT_EQ(line,
+            "stem,dose,dice,iou,precision,recall,f1,compute_ms,particle_fraction,"
+            "mean_entropy_bits,lattice_contrast,out_of_domain");
   while (std::getline(in, line)) {
     std::vector<std::string> cells = absl::StrSplit(line, ',');
-    EXPECT_EQ(cells.size(), 8u) << line;
-    if (cells.size() != 8) continue;
+    EXPECT_EQ(cells.size(), 12u) << line;
+    if (cells.size() != 12) continue;
     const std::string stem = cells[0];
     cells.erase(cells.begin());
     rows[stem] = cells;
@@ -147,6 +149,9 @@ TEST_F(EvalIntegrationTest, WritesEveryImageAndBinsByDose) {
     EXPECT_LE(dice, 1.0);
     EXPECT_NEAR(std::stod(cells[5]), dice, 1e-5) << "F1 equals Dice for " << stem;
     EXPECT_GE(std::stod(cells[6]), 0.0) << "server compute time for " << stem;
+    const double fraction = std::stod(cells[7]);  // The response's quality signals.
+    EXPECT_TRUE(fraction >= 0.0 && fraction <= 1.0) << stem;
+    EXPECT_TRUE(cells[10] == "0" || cells[10] == "1") << stem;
     dice_sum += dice;
   }
 

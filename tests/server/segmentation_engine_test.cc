@@ -12,6 +12,9 @@ class SegmentationEngineTest : public ::testing::Test {
   static void SetUpTestSuite() {
     root_ = new std::string(testing::MakeTempDir("engine"));
     testing::WriteUNetVersion(*root_, "tiny", 1, testing::TinyUNetConfig());
+    v1::ModelConfig scaled = testing::TinyUNetConfig();
+    scaled.set_pixel_size_nm(0.0225);
+    testing::WriteUNetVersion(*root_, "tiny-scaled", 1, scaled);
     ModelRepository::Options options;
     options.root = *root_;
     repo_ = ModelRepository::Create(options, ModelRegistry::WithBuiltins())->release();
@@ -112,6 +115,93 @@ TEST_F(SegmentationEngineTest, NanFloatImageIsRejected) {
   frame.at<float>(3, 3) = std::nanf("");
   *request.mutable_image()->mutable_tensor() = *MatToTensor(frame);
   EXPECT_EQ(engine_.Segment(request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SegmentationEngineTest, ResamplesKnownPixelSizesAndAnswersAtTheInputSize) {
+  v1::SegmentRequest request = Request(60, 44);
+  request.mutable_model()->set_name("tiny-scaled");
+  request.set_probabilities(v1::PROBABILITIES_FLOAT32);
+  request.mutable_image()->set_pixel_size_nm(0.045);  // Twice the model's: enlarged 2x.
+  auto response = engine_.Segment(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->scale().decision(), v1::FrameScale::RESAMPLED);
+  EXPECT_EQ(response->scale().model_height(), 120);
+  EXPECT_EQ(response->scale().model_width(), 88);
+  EXPECT_DOUBLE_EQ(response->scale().model_pixel_size_nm(), 0.0225);
+  EXPECT_EQ(response->mask().shape(0), 60);
+  EXPECT_EQ(response->mask().shape(1), 44);
+  EXPECT_EQ(response->probabilities().shape(0), 60);
+  EXPECT_TRUE(response->warnings().empty());
+  // Mask and probabilities still agree after resampling back.
+  auto mask = TensorToMat(response->mask(), "mask");
+  auto p = TensorToMat(response->probabilities(), "p");
+  ASSERT_TRUE(mask.ok() && p.ok());
+  EXPECT_EQ(cv::countNonZero((*p > 0.5f) != (*mask == 1)), 0);
+  // Non-square pixels: each axis on its own.
+  request.mutable_image()->set_pixel_size_y_nm(0.01125);
+  response = engine_.Segment(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->scale().model_height(), 30);
+  EXPECT_EQ(response->scale().model_width(), 88);
+  EXPECT_EQ(response->mask().shape(0), 60);
+}
+
+TEST_F(SegmentationEngineTest, UnknownAndOutOfRangePixelSizesAreServedAsIsWithWarnings) {
+  v1::SegmentRequest request = Request(64, 64);
+  request.mutable_model()->set_name("tiny-scaled");
+  auto response = engine_.Segment(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->scale().decision(), v1::FrameScale::UNKNOWN_PIXEL_SIZE);
+  ASSERT_EQ(response->warnings_size(), 1);
+  EXPECT_NE(response->warnings(0).find("pixel size unknown"), std::string::npos);
+  EXPECT_EQ(response->mask().shape(0), 64);
+
+  request.mutable_image()->set_pixel_size_nm(5.0);  // A survey image.
+  response = engine_.Segment(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->scale().decision(), v1::FrameScale::OUT_OF_RANGE);
+  EXPECT_EQ(response->scale().model_height(), 64);
+  EXPECT_TRUE(response->quality().out_of_domain());
+  ASSERT_EQ(response->warnings_size(), 1);
+  EXPECT_NE(response->warnings(0).find("out of domain"), std::string::npos);
+
+  // A model that records no pixel size never resamples and never warns.
+  request.mutable_model()->set_name("tiny");
+  response = engine_.Segment(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->scale().decision(), v1::FrameScale::NATIVE);
+  EXPECT_TRUE(response->warnings().empty());
+}
+
+TEST_F(SegmentationEngineTest, EveryResponseCarriesQualitySignals) {
+  v1::SegmentRequest request = Request(64, 64);
+  request.mutable_model()->set_name("tiny-scaled");
+  request.mutable_image()->set_pixel_size_nm(0.0225);
+  // One x-ray spike in the frame.
+  cv::Mat frame(64, 64, CV_16U);
+  cv::randu(frame, 900, 1100);
+  frame.at<uint16_t>(10, 20) = 60000;
+  *request.mutable_image()->mutable_tensor() = *MatToTensor(frame);
+  auto response = engine_.Segment(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->scale().decision(), v1::FrameScale::NATIVE);
+  const v1::FrameQuality& q = response->quality();
+  EXPECT_EQ(q.spikes_removed(), 1);
+  auto mask = TensorToMat(response->mask(), "mask");
+  ASSERT_TRUE(mask.ok());
+  EXPECT_DOUBLE_EQ(q.particle_fraction(), cv::countNonZero(*mask) / 4096.0);
+  EXPECT_GT(q.mean_entropy_bits(), 0.0);  // Random weights are never certain everywhere.
+  EXPECT_LE(q.mean_entropy_bits(), 1.0);
+  EXPECT_EQ(q.out_of_domain(), q.reasons_size() > 0);
+}
+
+TEST_F(SegmentationEngineTest, BatchKeyUsesTheModelScaleSize) {
+  v1::SegmentRequest request = Request(32, 32);
+  request.mutable_model()->set_name("tiny-scaled");
+  request.mutable_image()->set_pixel_size_nm(0.045);
+  EXPECT_EQ(engine_.BatchKey(request, nullptr), "tiny-scaled:1:64x64");
+  request.mutable_image()->set_pixel_size_nm(0.09);  // 128x128: more than one 64-px tile.
+  EXPECT_EQ(engine_.BatchKey(request, nullptr), "");
 }
 
 }  // namespace
