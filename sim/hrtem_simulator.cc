@@ -122,15 +122,15 @@ struct Bounds {
   double lo;
   double hi;
 };
-constexpr Bounds kDoseBounds{1e-3, 1e7};          // e/A^2
-constexpr Bounds kPixelSizeBounds{1e-3, 10.0};    // nm
-constexpr Bounds kDiameterBounds{0.3, 200.0};     // nm
-constexpr Bounds kDefocusBounds{-1e5, 1e5};       // nm
-constexpr Bounds kCsBounds{-1e5, 1e5};            // um
-constexpr Bounds kFocalSpreadBounds{0.0, 1e3};    // nm
-constexpr Bounds kConvergenceBounds{0.0, 100.0};  // mrad
-constexpr Bounds kCarbonBounds{0.0, 100.0};       // nm
-constexpr Bounds kMtf50Bounds{1e-3, 1e3};         // cycles/pixel
+constexpr Bounds kDoseBounds{1e-3, 1e7};           // e/A^2
+constexpr Bounds kPixelSizeBounds{1e-3, 10.0};     // nm
+constexpr Bounds kDiameterBounds{0.3, 200.0};      // nm
+constexpr Bounds kDefocusBounds{-1e5, 1e5};        // nm
+constexpr Bounds kCsBounds{-1e5, 1e5};             // um
+constexpr Bounds kFocalSpreadBounds{0.0, 1e3};     // nm
+constexpr Bounds kConvergenceBounds{0.0, 100.0};   // mrad
+constexpr Bounds kCarbonBounds{0.0, 100.0};        // nm
+constexpr Bounds kMtf50Bounds{1e-3, 1e3};          // cycles/pixel
 constexpr Bounds kCarbonDensityBounds{0.01, 0.2};  // atoms/A^3 (graphite: 0.113)
 
 // Radius (nm) a particle of `diameter_nm` may reach: its atoms' centres lie
@@ -175,8 +175,8 @@ absl::Status CheckParticles(const std::string& name, const std::vector<ParticleP
             pname, " (centre ", p.center_x_nm, ", ", p.center_y_nm,
             " nm) must have its centre inside the ", fov_x_nm, " x ", fov_y_nm, " nm field"));
       }
-    } else if (!(p.center_x_nm - r >= 0.0 && p.center_x_nm + r <= fov_x_nm && p.center_y_nm - r >= 0.0 &&
-          p.center_y_nm + r <= fov_y_nm)) {
+    } else if (!(p.center_x_nm - r >= 0.0 && p.center_x_nm + r <= fov_x_nm &&
+                 p.center_y_nm - r >= 0.0 && p.center_y_nm + r <= fov_y_nm)) {
       return absl::InvalidArgumentError(
           absl::StrCat(pname, " (centre ", p.center_x_nm, ", ", p.center_y_nm, " nm, diameter ",
                        p.diameter_nm, " nm, outer radius ", r, " nm) does not fit inside the ",
@@ -268,7 +268,8 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
   }
 
   // Domain randomisation.
-  FRINGE_SIM_RETURN_IF_ERROR(CheckRange(p + "carbon_model", static_cast<int>(o.carbon_model), 0, 1));
+  FRINGE_SIM_RETURN_IF_ERROR(
+      CheckRange(p + "carbon_model", static_cast<int>(o.carbon_model), 0, 1));
   FRINGE_SIM_RETURN_IF_ERROR(CheckMinMax(p, "carbon_density_min", o.carbon_density_min,
                                          "carbon_density_max", o.carbon_density_max,
                                          kCarbonDensityBounds.lo, kCarbonDensityBounds.hi));
@@ -347,8 +348,8 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
   const double max_pixel_a = 10.0 * ov.pixel_size_nm.value_or(o.pixel_size_max_nm);
   const double max_thickness_a = 10.0 * ov.carbon_thickness_nm.value_or(o.carbon_thickness_max_nm) *
                                  (1.0 + o.carbon_thickness_gradient_max);
-  const double max_atoms =
-      std::max(kCarbonDensityPerA3, o.carbon_density_max) * o.height * max_pixel_a * o.width * max_pixel_a * max_thickness_a;
+  const double max_atoms = std::max(kCarbonDensityPerA3, o.carbon_density_max) * o.height *
+                           max_pixel_a * o.width * max_pixel_a * max_thickness_a;
   if (max_atoms > kMaxCarbonAtoms) {
     return absl::InvalidArgumentError(absl::StrCat(
         p, "carbon_thickness_max_nm (", o.carbon_thickness_max_nm, ") is too large for a ", o.width,
@@ -360,16 +361,18 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
 absl::Status ValidateNuisanceParams(const SampleParams& sp) {
   const std::string p = "SampleParams.";
   if (sp.carbon_model != "random_atoms" && sp.carbon_model != "phase_field") {
-    return absl::InvalidArgumentError(p + "carbon_model must be \"random_atoms\" or \"phase_field\" (got \"" +
-                                      sp.carbon_model + "\")");
+    return absl::InvalidArgumentError(
+        p + "carbon_model must be \"random_atoms\" or \"phase_field\" (got \"" + sp.carbon_model +
+        "\")");
   }
   if (sp.detector_model != "counting" && sp.detector_model != "scintillator_ccd") {
-    return absl::InvalidArgumentError(p + "detector_model must be \"counting\" or \"scintillator_ccd\" (got \"" +
-                                      sp.detector_model + "\")");
+    return absl::InvalidArgumentError(
+        p + "detector_model must be \"counting\" or \"scintillator_ccd\" (got \"" +
+        sp.detector_model + "\")");
   }
   if (sp.carbon_hole != "none" && sp.carbon_hole != "hole" && sp.carbon_hole != "edge") {
-    return absl::InvalidArgumentError(p + "carbon_hole must be \"none\", \"hole\" or \"edge\" (got \"" +
-                                      sp.carbon_hole + "\")");
+    return absl::InvalidArgumentError(
+        p + "carbon_hole must be \"none\", \"hole\" or \"edge\" (got \"" + sp.carbon_hole + "\")");
   }
   const std::pair<const char*, std::pair<double, Bounds>> checks[] = {
       {"carbon_density_per_a3", {sp.carbon_density_per_a3, kCarbonDensityBounds}},
@@ -402,8 +405,7 @@ absl::Status ValidateNuisanceParams(const SampleParams& sp) {
       {"ccd_gain_shape", {sp.ccd_gain_shape, {0.0, 1e4}}},
   };
   for (const auto& [name, check] : checks) {
-    FRINGE_SIM_RETURN_IF_ERROR(
-        CheckRange(p + name, check.first, check.second.lo, check.second.hi));
+    FRINGE_SIM_RETURN_IF_ERROR(CheckRange(p + name, check.first, check.second.lo, check.second.hi));
   }
   if (sp.detector_model == "scintillator_ccd" && !(sp.ccd_gain_shape > 0.0)) {
     return absl::InvalidArgumentError(p + "ccd_gain_shape must be > 0 for the scintillator CCD");
@@ -515,10 +517,10 @@ nlohmann::json NuisanceJson(const SampleParams& p) {
 }  // namespace
 
 nlohmann::json ParticleParams::ToJson() const {
-  return nlohmann::json{{"center_x_nm", center_x_nm},          {"center_y_nm", center_y_nm},
-                        {"diameter_nm", diameter_nm},          {"zone_axis", zone_axis},
-                        {"beam_direction", beam_direction},    {"rotation_deg", rotation_deg},
-                        {"lattice_offset", lattice_offset},    {"num_atoms", num_atoms},
+  return nlohmann::json{{"center_x_nm", center_x_nm},           {"center_y_nm", center_y_nm},
+                        {"diameter_nm", diameter_nm},           {"zone_axis", zone_axis},
+                        {"beam_direction", beam_direction},     {"rotation_deg", rotation_deg},
+                        {"lattice_offset", lattice_offset},     {"num_atoms", num_atoms},
                         {"footprint_pixels", footprint_pixels}, {"morphology", morphology}};
 }
 
@@ -531,29 +533,28 @@ nlohmann::json SampleParams::ToJson() const {
   nlohmann::json particles_json = nlohmann::json::array();
   for (const ParticleParams& p : particles) particles_json.push_back(p.ToJson());
   nlohmann::json j{{"base_seed", base_seed},
-                        {"index", index},
-                        {"seed", seed},
-                        {"height", height},
-                        {"width", width},
-                        {"voltage_kv", voltage_kv},
-                        {"dose_e_per_A2", dose_e_per_a2},
-                        {"electrons_per_pixel", ElectronsPerPixel()},
-                        {"pixel_size_nm", pixel_size_nm},
-                        {"defocus_nm", defocus_nm},
-                        {"cs_um", cs_um},
-                        {"focal_spread_nm", focal_spread_nm},
-                        {"convergence_mrad", convergence_mrad},
-                        {"objective_aperture_mrad", objective_aperture_mrad},
-                        {"carbon_thickness_nm", carbon_thickness_nm},
-                        {"mtf50_cycles_per_px", mtf50_cycles_per_px},
-                        {"shot_noise", shot_noise},
-                        {"num_carbon_atoms", num_carbon_atoms},
-                        {"num_particles", particles.size()},
-                        {"particles", std::move(particles_json)}};
+                   {"index", index},
+                   {"seed", seed},
+                   {"height", height},
+                   {"width", width},
+                   {"voltage_kv", voltage_kv},
+                   {"dose_e_per_A2", dose_e_per_a2},
+                   {"electrons_per_pixel", ElectronsPerPixel()},
+                   {"pixel_size_nm", pixel_size_nm},
+                   {"defocus_nm", defocus_nm},
+                   {"cs_um", cs_um},
+                   {"focal_spread_nm", focal_spread_nm},
+                   {"convergence_mrad", convergence_mrad},
+                   {"objective_aperture_mrad", objective_aperture_mrad},
+                   {"carbon_thickness_nm", carbon_thickness_nm},
+                   {"mtf50_cycles_per_px", mtf50_cycles_per_px},
+                   {"shot_noise", shot_noise},
+                   {"num_carbon_atoms", num_carbon_atoms},
+                   {"num_particles", particles.size()},
+                   {"particles", std::move(particles_json)}};
   j["domain_randomization"] = NuisanceJson(*this);
   return j;
 }
-
 
 nlohmann::json SimulatorOptionsToJson(const SimulatorOptions& o) {
   nlohmann::json j{{"height", o.height},
@@ -952,8 +953,7 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
         const double dist = 0.5 * (diameter + q.diameter_nm);
         x = q.center_x_nm + dist * std::cos(angle);
         y = q.center_y_nm + dist * std::sin(angle);
-        if (x - r < margin || x + r > fov_x - margin || y - r < margin ||
-            y + r > fov_y - margin) {
+        if (x - r < margin || x + r > fov_x - margin || y - r < margin || y + r > fov_y - margin) {
           continue;
         }
       }
@@ -986,8 +986,7 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
     const Morphology morphology = draw_morphology(&content_rng);
     const double diameter = content_rng.Uniform(o.diameter_min_nm, o.diameter_max_nm);
     const bool on_zone = content_rng.Uniform() < o.on_zone_fraction && num_zone_axes > 0;
-    const int64_t zone_index =
-        num_zone_axes > 0 ? content_rng.UniformInt(0, num_zone_axes - 1) : 0;
+    const int64_t zone_index = num_zone_axes > 0 ? content_rng.UniformInt(0, num_zone_axes - 1) : 0;
     const Vec3 random_beam = RandomUnitVector(&content_rng);
     const double rotation = content_rng.Uniform(0.0, 360.0);
     const std::array<double, 3> offset = {content_rng.Uniform(), content_rng.Uniform(),
@@ -1118,8 +1117,8 @@ void AddPhaseFieldCarbon(const SampleParams& sp, double pixel_a, const Grid& g, 
     scratch[idx][1] *= f;
   }
   fftwf_execute_dft_c2r(g.c2r, scratch, counts);
-  const double per_pixel = sp.carbon_density_per_a3 * 10.0 * sp.carbon_thickness_nm * pixel_a *
-                           pixel_a;
+  const double per_pixel =
+      sp.carbon_density_per_a3 * 10.0 * sp.carbon_thickness_nm * pixel_a * pixel_a;
   for (int i = 0; i < g.h; ++i) {
     for (int j = 0; j < g.w; ++j) {
       const size_t r = static_cast<size_t>(i) * g.w + j;
@@ -1157,10 +1156,10 @@ void RenderScintillatorCcd(const SampleParams& sp, const Grid& g, float* intensi
   std::copy(image, image + n, intensity);
   fftwf_execute_dft_r2c(g.r2c, intensity, scratch);
   for (size_t idx = 0; idx < nh; ++idx) {
-    const auto m = static_cast<float>(ScintillatorMtf(std::sqrt(double(g.nu2_half[idx])),
-                                                      sp.ccd_psf_sigma_px, sp.ccd_tail_weight,
-                                                      sp.ccd_tail_length_px) /
-                                      double(n));
+    const auto m =
+        static_cast<float>(ScintillatorMtf(std::sqrt(double(g.nu2_half[idx])), sp.ccd_psf_sigma_px,
+                                           sp.ccd_tail_weight, sp.ccd_tail_length_px) /
+                           double(n));
     scratch[idx][0] *= m;
     scratch[idx][1] *= m;
   }
@@ -1365,8 +1364,8 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
     std::vector<Vec2> footprint = morphology == Morphology::kSphere
                                       ? FootprintPolygonA(atoms, kGoldAtomicRadiusA)
                                       : FootprintPolygonExactA(atoms, kGoldAtomicRadiusA);
-    particle.footprint_pixels = RasterizeConvexPolygon(footprint, pixel_a,
-                                                       static_cast<uint16_t>(i + 1), &out.instances);
+    particle.footprint_pixels =
+        RasterizeConvexPolygon(footprint, pixel_a, static_cast<uint16_t>(i + 1), &out.instances);
     int64_t imaged = 0;
     for (const Vec3& atom : atoms) {
       // Outside the field nothing is imaged (the cell is periodic: such atoms would wrap).
@@ -1410,8 +1409,8 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
   DepositBilinear(carbon, pixel_a, h, w, real.get());
   const Grid grid{h, w, half_width_, plans_->r2c, plans_->c2r, nu2_half_.data()};
   if (phase_field) {
-    AddPhaseFieldCarbon(sp, pixel_a, grid, ramp(sp.carbon_gradient_angle_deg), in_hole,
-                        real.get(), spectrum.get());
+    AddPhaseFieldCarbon(sp, pixel_a, grid, ramp(sp.carbon_gradient_angle_deg), in_hole, real.get(),
+                        spectrum.get());
   }
   fftwf_execute_dft_r2c(plans_->r2c, real.get(), spectrum.get());
   const bool has_gold = !gold.empty();

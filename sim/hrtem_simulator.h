@@ -117,8 +117,8 @@ struct SampleParams {
   double carbon_density_per_a3 = 0.11;
   double carbon_thickness_gradient = 0.0;  // relative: thickness * (1 + g t), t in [-1, 1]
   double carbon_gradient_angle_deg = 0.0;
-  double graphitic_fraction = 0.0;          // of the field's area covered by fragments
-  int64_t num_graphitic_fragments = 0;      // filled in by rendering
+  double graphitic_fraction = 0.0;      // of the field's area covered by fragments
+  int64_t num_graphitic_fragments = 0;  // filled in by rendering
   // Vacuum where the film is missing: a disk (a hole; a large disk whose rim crosses the field
   // is a film edge). hole_radius_nm = 0: none.
   std::string carbon_hole = "none";  // "none", "hole" or "edge"
@@ -147,8 +147,8 @@ struct SampleParams {
   double b2_azimuth_deg = 0.0;
   // Detector.
   std::string detector_model = "counting";  // or "scintillator_ccd" (held out)
-  double gain_nonuniformity = 0.0;  // relative std of the per-pixel gain
-  double read_noise_e = 0.0;        // electrons/pixel (std)
+  double gain_nonuniformity = 0.0;          // relative std of the per-pixel gain
+  double read_noise_e = 0.0;                // electrons/pixel (std)
   double hot_pixel_fraction = 0.0;
   double dead_pixel_fraction = 0.0;
   int64_t xray_spikes = 0;
@@ -243,10 +243,10 @@ struct SimulatorOptions {
   // Probability of hydrocarbon contamination (thicker amorphous patches, no lattice).
   double contamination_probability = 0.0;
   // Frame content.
-  double carbon_only_fraction = 0.0;           // frames with no particle at all
+  double carbon_only_fraction = 0.0;            // frames with no particle at all
   double single_small_particle_fraction = 0.0;  // frames with one particle of 1.5-3 nm
-  double touching_fraction = 0.0;      // frames whose particles may touch (masks merge)
-  double out_of_frame_fraction = 0.0;  // frames with a particle partly outside the field
+  double touching_fraction = 0.0;               // frames whose particles may touch (masks merge)
+  double out_of_frame_fraction = 0.0;           // frames with a particle partly outside the field
   // Particle morphology: relative weights of sphere (cut from the lattice), truncated
   // octahedron, decahedron (5-fold twinned) and icosahedron (20-fold twinned). Default: spheres.
   std::array<double, 4> morphology_weights = {1.0, 0.0, 0.0, 0.0};
@@ -264,8 +264,8 @@ struct SimulatorOptions {
   double read_noise_max_e = 0.0;        // Gaussian read noise, electrons/pixel (std)
   double hot_pixel_fraction_max = 0.0;
   double dead_pixel_fraction_max = 0.0;
-  int xray_spikes_max = 0;              // isolated extreme pixels per frame, drawn in [0, max]
-  double drift_blur_max_nm = 0.0;       // linear motion blur length during the exposure
+  int xray_spikes_max = 0;         // isolated extreme pixels per frame, drawn in [0, max]
+  double drift_blur_max_nm = 0.0;  // linear motion blur length during the exposure
 
   // Also return the projected potential and noiseless intensity (tests).
   bool keep_intermediates = false;

@@ -1,8 +1,8 @@
 #include "sim/specimen.h"
 
 #include <algorithm>
-#include <cmath>
 #include <array>
+#include <cmath>
 #include <string>
 #include <unordered_map>
 
@@ -480,8 +480,8 @@ Vec3 Apply(const Mat3& m, const Vec3& v) {
 }
 
 struct ShapeSite {
-  double key;      // gauge: the shape of size c holds the sites with key <= c
-  Vec3 particle;   // particle frame, relative to the centre (A)
+  double key;     // gauge: the shape of size c holds the sites with key <= c
+  Vec3 particle;  // particle frame, relative to the centre (A)
   int segment;
 };
 
@@ -743,8 +743,7 @@ double MorphologyReach(Morphology morphology) {
 
 std::vector<Vec3> ParticleAtomsA(Morphology morphology, const Vec2& center_a, double diameter_a,
                                  const Mat3& particle_to_lab, const Vec3& lattice_offset,
-                                 std::vector<int>* segments,
-                                 std::vector<Mat3>* segment_rotations) {
+                                 std::vector<int>* segments, std::vector<Mat3>* segment_rotations) {
   std::vector<Mat3> rotations;
   std::vector<ShapeSite> sites;
   const double reach = MorphologyReach(morphology) * 0.5 * diameter_a;
@@ -795,8 +794,8 @@ std::vector<Vec2> FootprintPolygonExactA(const std::vector<Vec3>& atoms, double 
 void AppendGraphiticFragmentAtomsA(const GraphiticFragment& f, std::vector<Vec2>* atoms_a) {
   constexpr double kPointSpacingA = 1.23;
   constexpr double kGrapheneAtomsPerA2 = 0.382;
-  const int repeat = std::max(
-      1, static_cast<int>(std::lround(kGrapheneAtomsPerA2 * f.depth_a * kPointSpacingA)));
+  const int repeat =
+      std::max(1, static_cast<int>(std::lround(kGrapheneAtomsPerA2 * f.depth_a * kPointSpacingA)));
   const Vec2 t{std::cos(f.angle_rad), std::sin(f.angle_rad)};
   const Vec2 nrm{-t.y, t.x};
   const double curvature = f.curvature_radius_a != 0.0 ? 1.0 / f.curvature_radius_a : 0.0;

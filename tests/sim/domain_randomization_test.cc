@@ -10,8 +10,8 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <set>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sim/dataset_writer.h"
@@ -217,15 +217,19 @@ TEST(DomainRandomizationTest, OutOfFrameParticleIsCutByTheEdgeAndDoesNotWrap) {
   EXPECT_GT(p.footprint_pixels, 0);
   // No potential on the far side of the field (no wrap-around of atoms).
   const int w = o.width;
-  const bool left = p.center_x_nm < 1.0, right = p.center_x_nm > w * 0.05 - 1.0;
+  const bool left = p.center_x_nm<1.0, right = p.center_x_nm> w * 0.05 - 1.0;
   const bool top = p.center_y_nm < 1.0;
   cv::Rect far;
   // The strip 2-10 pixels from the opposite edge (bilinear deposition of an atom within half a
   // pixel of the edge and the atom's own potential reach one pixel across the periodic cell).
-  if (left) far = cv::Rect(w - 10, 0, 8, w);
-  else if (right) far = cv::Rect(2, 0, 8, w);
-  else if (top) far = cv::Rect(0, w - 10, w, 8);
-  else far = cv::Rect(0, 2, w, 8);
+  if (left)
+    far = cv::Rect(w - 10, 0, 8, w);
+  else if (right)
+    far = cv::Rect(2, 0, 8, w);
+  else if (top)
+    far = cv::Rect(0, w - 10, w, 8);
+  else
+    far = cv::Rect(0, 2, w, 8);
   double lo, hi, peak;
   cv::minMaxLoc(s.potential(far), &lo, &hi);
   cv::minMaxLoc(s.potential, &lo, &peak);
@@ -248,8 +252,8 @@ TEST(DomainRandomizationTest, HoleRegionIsNearVacuum) {
   int in_n = 0, out_n = 0;
   for (int i = 0; i < 128; ++i) {
     for (int j = 0; j < 128; ++j) {
-      const double d = std::hypot((j + 0.5) * px - p.hole_center_x_nm,
-                                  (i + 0.5) * px - p.hole_center_y_nm);
+      const double d =
+          std::hypot((j + 0.5) * px - p.hole_center_x_nm, (i + 0.5) * px - p.hole_center_y_nm);
       const double v = s.intensity.at<float>(i, j);
       if (d < 0.5 * p.hole_radius_nm) {
         in_sum += v, in_sq += v * v, ++in_n;
@@ -273,8 +277,8 @@ TEST(DomainRandomizationTest, GraphiticFragmentsRaisePowerAtTheirFringeSpacing) 
   const Sample graphitic = RenderOk(*sim, p);
   EXPECT_GT(graphitic.params.num_graphitic_fragments, 0);
   // 1/0.335 nm at 0.02 nm/px is 0.0597 cycles/px; Au {111} (0.235 nm) is 0.085.
-  const double band = BandPower(graphitic.potential, 0.055, 0.065) /
-                      BandPower(plain.potential, 0.055, 0.065);
+  const double band =
+      BandPower(graphitic.potential, 0.055, 0.065) / BandPower(plain.potential, 0.055, 0.065);
   EXPECT_GT(band, 1.5);
 }
 
@@ -341,9 +345,9 @@ TEST(DomainRandomizationTest, AberrationPhaseMatchesTheClassicCtfAndTheStatedTer
   Aberrations tilt = ab;
   tilt.tilt_x_rad = 5e-3;
   EXPECT_NEAR(AberrationPhase(0.0, 0.0, lambda, tilt), 0.0, 1e-9);
-  EXPECT_GT(std::fabs(AberrationPhase(0.3, 0.0, lambda, tilt) -
-                      AberrationPhase(0.3, 0.0, lambda, ab)),
-            1e-3);
+  EXPECT_GT(
+      std::fabs(AberrationPhase(0.3, 0.0, lambda, tilt) - AberrationPhase(0.3, 0.0, lambda, ab)),
+      1e-3);
 }
 
 TEST(DomainRandomizationTest, DriftBlurLowersHighFrequencyPowerAlongTheDrift) {
@@ -431,15 +435,16 @@ TEST(DomainRandomizationTest, DeadPixelsAreZeroHotPixelsBrightGainAndReadNoiseAd
 // Every atom on an fcc site of its segment's lattice; footprint area near pi d^2 / 4.
 TEST(DomainRandomizationTest, MorphologiesSitOnTwinnedFccLatticesWithTheRightFootprint) {
   const double a = kGoldLatticeConstantA;
-  for (Morphology m : {Morphology::kTruncatedOctahedron, Morphology::kDecahedron,
-                       Morphology::kIcosahedron}) {
+  for (Morphology m :
+       {Morphology::kTruncatedOctahedron, Morphology::kDecahedron, Morphology::kIcosahedron}) {
     for (double d : {25.0, 50.0}) {
       std::vector<int> segments;
       std::vector<Mat3> rotations;
       const Mat3 to_lab = CrystalToLabRotation(Vec3{0.3, 0.2, 1.0}, 31.0);
       const Vec2 c{100.0, 100.0};
       const Vec3 offset = m == Morphology::kTruncatedOctahedron ? Vec3{0.1, 0.2, 0.3} : Vec3{};
-      const std::vector<Vec3> atoms = ParticleAtomsA(m, c, d, to_lab, offset, &segments, &rotations);
+      const std::vector<Vec3> atoms =
+          ParticleAtomsA(m, c, d, to_lab, offset, &segments, &rotations);
       ASSERT_EQ(atoms.size(), segments.size());
       ASSERT_GT(atoms.size(), 50u);
       std::set<int> used(segments.begin(), segments.end());
@@ -569,9 +574,8 @@ TEST(DomainRandomizationTest, RandomizedGenerationIsDeterministicOnAnyThreadCoun
   }
   for (std::thread& t : threads) t.join();
   for (size_t i = 0; i < 4; ++i) {
-    EXPECT_EQ(std::memcmp(serial[i].image.data, parallel[i].image.data,
-                          serial[i].image.total() * 4),
-              0);
+    EXPECT_EQ(
+        std::memcmp(serial[i].image.data, parallel[i].image.data, serial[i].image.total() * 4), 0);
     EXPECT_EQ(std::memcmp(serial[i].mask.data, parallel[i].mask.data, serial[i].mask.total()), 0);
     EXPECT_EQ(serial[i].params.ToJson(), parallel[i].params.ToJson());
   }
@@ -582,7 +586,8 @@ TEST(DomainRandomizationTest, InvalidNuisanceOptionsAndParamsAreRejectedNamingTh
   o.carbon_hole_probability = 2.0;
   absl::StatusOr<std::unique_ptr<HrtemSimulator>> sim = HrtemSimulator::Create(o);
   ASSERT_FALSE(sim.ok());
-  EXPECT_NE(sim.status().message().find("SimulatorOptions.carbon_hole_probability must be in [0, 1] (got 2)"),
+  EXPECT_NE(sim.status().message().find(
+                "SimulatorOptions.carbon_hole_probability must be in [0, 1] (got 2)"),
             std::string::npos)
       << sim.status();
   o = SimulatorOptions{};
