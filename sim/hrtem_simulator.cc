@@ -1312,7 +1312,7 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
         const double radius = extras.Uniform(15.0, 60.0);
         f.curvature_radius_a = extras.Uniform() < 0.5 ? -radius : radius;
         f.length_a = extras.Uniform(20.0, 50.0);
-        f.depth_a = extras.Uniform(10.0, 30.0);
+        f.depth_a = extras.Uniform(8.0, 20.0);
         f.layers = static_cast<int>(extras.UniformInt(2, 5));
         AppendGraphiticFragmentAtomsA(f, &more);
       }
