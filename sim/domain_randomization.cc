@@ -13,7 +13,7 @@ void SetCarbon(SimulatorOptions& o) {
   o.carbon_density_min = 0.08;
   o.carbon_density_max = 0.13;
   o.carbon_thickness_gradient_max = 0.6;
-  o.graphitic_fraction_max = 0.3;
+  o.graphitic_fraction_max = 0.3;  // fragments 0.8-2 nm deep: faint 0.34 nm fringes
   o.carbon_hole_probability = 0.15;
   o.contamination_probability = 0.3;
 }

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sim/dataset_writer.h"
+#include "sim/domain_randomization.h"
 #include "sim/hrtem_physics.h"
 #include "sim/hrtem_simulator.h"
 
@@ -192,6 +193,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--no-noise", no_noise, "Write noiseless expected counts");
   app.add_flag("--no-mtf", no_mtf, "Ideal detector (no MTF blur)");
+  bool randomize = false;
+  std::vector<std::string> randomize_without;
+  bool held_out = false;
+  app.add_flag("--randomize", randomize,
+               "Domain randomisation: every nuisance factor at its training range "
+               "(sim/README.md, Domain randomisation)");
+  app.add_option("--randomize-without", randomize_without,
+                 "With --randomize: factors left at the classic values, comma list of carbon, "
+                 "content, morphology, illumination, aberrations, detector")
+      ->delimiter(',');
+  app.add_flag("--held-out-generator", held_out,
+               "Evaluation only: randomised physics with the held-out phase-field carbon and "
+               "scintillator CCD (never use for training)");
   app.add_flag("--overwrite", overwrite, "Allow writing into a directory that holds a data set");
   app.add_flag("-q,--quiet", quiet, "No progress output");
   CLI11_PARSE(app, argc, argv);
@@ -233,6 +247,24 @@ int main(int argc, char** argv) {
   options.voltage_kv = voltage;
   options.shot_noise = !no_noise;
   options.detector_mtf = !no_mtf;
+
+  if (!randomize_without.empty() && !randomize) {
+    return Fail(absl::InvalidArgumentError("--randomize-without needs --randomize"));
+  }
+  if (held_out && !randomize_without.empty()) {
+    return Fail(absl::InvalidArgumentError(
+        "--held-out-generator randomises every factor; it takes no --randomize-without"));
+  }
+  if (randomize) {
+    absl::StatusOr<SimulatorOptions> randomized =
+        fringe::sim::RandomizedOptions(options, randomize_without);
+    if (!randomized.ok()) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--randomize-without: ", randomized.status().message())));
+    }
+    options = *randomized;
+  }
+  if (held_out) options = fringe::sim::HeldOutGeneratorOptions(options);
 
   absl::StatusOr<std::unique_ptr<fringe::sim::HrtemSimulator>> simulator =
       fringe::sim::HrtemSimulator::Create(options);

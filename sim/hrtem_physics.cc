@@ -1,6 +1,7 @@
 #include "sim/hrtem_physics.h"
 
 #include <cmath>
+#include <complex>
 
 namespace fringe::sim {
 namespace {
@@ -89,6 +90,46 @@ double SpatialEnvelope(double k_inv_a, double wavelength_a, double defocus_a, do
 double DetectorMtf(double nu_cycles_per_px, double mtf50_cycles_per_px) {
   const double r = nu_cycles_per_px / mtf50_cycles_per_px;
   return 1.0 / (1.0 + r * r);
+}
+
+namespace {
+
+double AberrationPhaseNoTilt(double kx, double ky, double lambda, const Aberrations& ab) {
+  const std::complex<double> w(lambda * kx, lambda * ky);
+  const std::complex<double> wc = std::conj(w);
+  const double ww = std::norm(w);
+  const std::complex<double> a1 = std::polar(ab.a1_a, 2.0 * ab.a1_azimuth_rad);
+  const std::complex<double> a2 = std::polar(ab.a2_a, 3.0 * ab.a2_azimuth_rad);
+  const std::complex<double> b2 = std::polar(ab.b2_a, -ab.b2_azimuth_rad);
+  const double re = 0.5 * ww * ab.c1_a + (0.5 * wc * wc * a1).real() + (w * w * wc * b2).real() +
+                    (wc * wc * wc * a2).real() / 3.0 + 0.25 * ww * ww * ab.c3_a;
+  return 2.0 * 3.14159265358979323846 / lambda * re;
+}
+
+}  // namespace
+
+double AberrationPhase(double kx, double ky, double wavelength_a, const Aberrations& ab) {
+  if (ab.tilt_x_rad == 0.0 && ab.tilt_y_rad == 0.0) {
+    return AberrationPhaseNoTilt(kx, ky, wavelength_a, ab);
+  }
+  const double tx = ab.tilt_x_rad / wavelength_a;
+  const double ty = ab.tilt_y_rad / wavelength_a;
+  const double h = 1e-4;  // 1/A, central differences of a polynomial of degree 4
+  const double gx = (AberrationPhaseNoTilt(tx + h, ty, wavelength_a, ab) -
+                     AberrationPhaseNoTilt(tx - h, ty, wavelength_a, ab)) /
+                    (2.0 * h);
+  const double gy = (AberrationPhaseNoTilt(tx, ty + h, wavelength_a, ab) -
+                     AberrationPhaseNoTilt(tx, ty - h, wavelength_a, ab)) /
+                    (2.0 * h);
+  return AberrationPhaseNoTilt(kx + tx, ky + ty, wavelength_a, ab) -
+         AberrationPhaseNoTilt(tx, ty, wavelength_a, ab) - gx * kx - gy * ky;
+}
+
+double ScintillatorMtf(double nu, double sigma_px, double tail_weight, double tail_length_px) {
+  constexpr double kTwoPi = 2.0 * 3.14159265358979323846;
+  const double core = std::exp(-0.5 * std::pow(kTwoPi * sigma_px * nu, 2));
+  const double tail = std::pow(1.0 + std::pow(kTwoPi * nu * tail_length_px, 2), -1.5);
+  return (1.0 - tail_weight) * core + tail_weight * tail;
 }
 
 }  // namespace fringe::sim

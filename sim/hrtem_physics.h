@@ -58,6 +58,38 @@ double ProjectedPotentialFourier(Element element, double k_inv_a);
 // The image wave is psi(k) * exp(-i chi(k)).
 double CtfPhase(double k_inv_a, double wavelength_a, double defocus_a, double cs_a);
 
+// Axial aberrations beyond C1 (defocus) and C3 (Cs), as magnitudes (A) and azimuths (rad),
+// and the beam tilt (rad, components along x and y).
+struct Aberrations {
+  double c1_a = 0.0;  // defocus (= df of CtfPhase; negative = underfocus)
+  double c3_a = 0.0;  // spherical aberration Cs
+  double a1_a = 0.0;  // twofold astigmatism
+  double a1_azimuth_rad = 0.0;
+  double a2_a = 0.0;  // threefold astigmatism
+  double a2_azimuth_rad = 0.0;
+  double b2_a = 0.0;  // axial coma
+  double b2_azimuth_rad = 0.0;
+  double tilt_x_rad = 0.0;
+  double tilt_y_rad = 0.0;
+};
+
+// Anisotropic aberration phase chi (rad) at the 2D spatial frequency (kx, ky) (1/A), in the
+// Krivanek / Haider notation (Krivanek et al., Ultramicroscopy 78 (1999) 1; Haider et al.,
+// Ultramicroscopy 81 (2000) 163) with the complex angle w = lambda (kx + i ky):
+//   chi = (2 pi / lambda) Re[ 1/2 w conj(w) C1 + 1/2 conj(w)^2 A1 + w^2 conj(w) B2
+//                             + 1/3 conj(w)^3 A2 + 1/4 (w conj(w))^2 C3 ],
+// where A1 = |A1| e^{2 i phi_A1}, A2 = |A2| e^{3 i phi_A2}, B2 = |B2| e^{-i phi_B2} (the sign
+// makes phi_B2 the azimuth where the coma term peaks), so that
+//   A1 term: pi lambda |A1| k^2 cos 2(theta - phi_A1)
+//   A2 term: (2 pi / 3) lambda^2 |A2| k^3 cos 3(theta - phi_A2)
+//   B2 term: 2 pi lambda^2 |B2| k^3 cos(theta - phi_B2)
+// (theta the azimuth of k). With only C1 and C3 it equals CtfPhase. A beam tilt t (rad) moves
+// the optic axis: chi_tilt(k) = chi(k + t/lambda) - chi(t/lambda) - grad chi(t/lambda) . k
+// (the constant and the linear part are a phase and an image shift, dropped); to first order
+// this is the axial coma and astigmatism that tilt induces through Cs and defocus.
+double AberrationPhase(double kx_inv_a, double ky_inv_a, double wavelength_a,
+                       const Aberrations& aberrations);
+
 // Phase-contrast transfer function of a weak phase object, -sin(chi(k))
 // (same arguments as CtfPhase); used for reporting and tests.
 double PhaseContrastTransfer(double k_inv_a, double wavelength_a, double defocus_a, double cs_a);
@@ -77,6 +109,12 @@ double SpatialEnvelope(double k_inv_a, double wavelength_a, double defocus_a, do
 // pixel, Nyquist = 0.5): 1 / (1 + (nu / mtf50)^2), i.e. a Lorentzian that
 // falls to 1/2 at `mtf50_cycles_per_px` and keeps the mean dose (MTF(0) = 1).
 double DetectorMtf(double nu_cycles_per_px, double mtf50_cycles_per_px);
+
+// MTF of the held-out scintillator-coupled CCD: a Gaussian core (standard deviation
+// `sigma_px` pixels) plus a weight `tail_weight` of exponential tail exp(-r / tail_length_px)
+// (its 2D transform is (1 + (2 pi nu l)^2)^{-3/2}). 1 at nu = 0.
+double ScintillatorMtf(double nu_cycles_per_px, double sigma_px, double tail_weight,
+                       double tail_length_px);
 
 }  // namespace fringe::sim
 

@@ -122,25 +122,39 @@ struct Bounds {
   double lo;
   double hi;
 };
-constexpr Bounds kDoseBounds{1e-3, 1e7};          // e/A^2
-constexpr Bounds kPixelSizeBounds{1e-3, 10.0};    // nm
-constexpr Bounds kDiameterBounds{0.3, 200.0};     // nm
-constexpr Bounds kDefocusBounds{-1e5, 1e5};       // nm
-constexpr Bounds kCsBounds{-1e5, 1e5};            // um
-constexpr Bounds kFocalSpreadBounds{0.0, 1e3};    // nm
-constexpr Bounds kConvergenceBounds{0.0, 100.0};  // mrad
-constexpr Bounds kCarbonBounds{0.0, 100.0};       // nm
-constexpr Bounds kMtf50Bounds{1e-3, 1e3};         // cycles/pixel
+constexpr Bounds kDoseBounds{1e-3, 1e7};           // e/A^2
+constexpr Bounds kPixelSizeBounds{1e-3, 10.0};     // nm
+constexpr Bounds kDiameterBounds{0.3, 200.0};      // nm
+constexpr Bounds kDefocusBounds{-1e5, 1e5};        // nm
+constexpr Bounds kCsBounds{-1e5, 1e5};             // um
+constexpr Bounds kFocalSpreadBounds{0.0, 1e3};     // nm
+constexpr Bounds kConvergenceBounds{0.0, 100.0};   // mrad
+constexpr Bounds kCarbonBounds{0.0, 100.0};        // nm
+constexpr Bounds kMtf50Bounds{1e-3, 1e3};          // cycles/pixel
+constexpr Bounds kCarbonDensityBounds{0.01, 0.2};  // atoms/A^3 (graphite: 0.113)
 
 // Radius (nm) a particle of `diameter_nm` may reach: its atoms' centres lie
 // within diameter/2 and the footprint adds the atomic radius (see
 // GoldParticleAtomsA). Used for placement, so footprints never touch.
 double OuterRadiusNm(double diameter_nm) { return 0.5 * diameter_nm + 0.1 * kGoldAtomicRadiusA; }
 
+// The same for any morphology: polyhedra reach beyond their equal-area radius.
+double OuterRadiusNm(double diameter_nm, Morphology morphology) {
+  return MorphologyReach(morphology) * 0.5 * diameter_nm + 0.1 * kGoldAtomicRadiusA;
+}
+
+Morphology MorphologyOf(const ParticleParams& p) {
+  absl::StatusOr<Morphology> m = ParseMorphology(p.morphology);
+  return m.ok() ? *m : Morphology::kSphere;
+}
+
 // Checks that forced or rendered particles are well formed, lie inside a
 // field of view of fov_x_nm x fov_y_nm and do not overlap.
+// With `may_touch` particles may touch: their equal-area disks must not overlap. With
+// `may_leave` a particle may reach outside the field as long as its centre is inside.
 absl::Status CheckParticles(const std::string& name, const std::vector<ParticleParams>& particles,
-                            double fov_x_nm, double fov_y_nm, bool need_beam_direction) {
+                            double fov_x_nm, double fov_y_nm, bool need_beam_direction,
+                            bool may_touch = false, bool may_leave = false) {
   if (particles.size() > kMaxParticles) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, " has ", particles.size(), " particles (at most ", kMaxParticles, ")"));
@@ -150,9 +164,19 @@ absl::Status CheckParticles(const std::string& name, const std::vector<ParticleP
     const std::string pname = absl::StrCat(name, "[", i, "]");
     FRINGE_SIM_RETURN_IF_ERROR(
         CheckRange(pname + ".diameter_nm", p.diameter_nm, kDiameterBounds.lo, kDiameterBounds.hi));
-    const double r = OuterRadiusNm(p.diameter_nm);
-    if (!(p.center_x_nm - r >= 0.0 && p.center_x_nm + r <= fov_x_nm && p.center_y_nm - r >= 0.0 &&
-          p.center_y_nm + r <= fov_y_nm)) {
+    if (auto m = ParseMorphology(p.morphology); !m.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(pname, ".morphology: ", m.status().message()));
+    }
+    const double r = OuterRadiusNm(p.diameter_nm, MorphologyOf(p));
+    if (may_leave) {
+      if (!(p.center_x_nm >= 0.0 && p.center_x_nm <= fov_x_nm && p.center_y_nm >= 0.0 &&
+            p.center_y_nm <= fov_y_nm)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            pname, " (centre ", p.center_x_nm, ", ", p.center_y_nm,
+            " nm) must have its centre inside the ", fov_x_nm, " x ", fov_y_nm, " nm field"));
+      }
+    } else if (!(p.center_x_nm - r >= 0.0 && p.center_x_nm + r <= fov_x_nm &&
+                 p.center_y_nm - r >= 0.0 && p.center_y_nm + r <= fov_y_nm)) {
       return absl::InvalidArgumentError(
           absl::StrCat(pname, " (centre ", p.center_x_nm, ", ", p.center_y_nm, " nm, diameter ",
                        p.diameter_nm, " nm, outer radius ", r, " nm) does not fit inside the ",
@@ -181,7 +205,8 @@ absl::Status CheckParticles(const std::string& name, const std::vector<ParticleP
     for (size_t j = 0; j < i; ++j) {
       const ParticleParams& q = particles[j];
       const double dist = std::hypot(p.center_x_nm - q.center_x_nm, p.center_y_nm - q.center_y_nm);
-      const double reach = r + OuterRadiusNm(q.diameter_nm);
+      const double reach = may_touch ? 0.5 * (p.diameter_nm + q.diameter_nm) * (1.0 - 1e-9)
+                                     : r + OuterRadiusNm(q.diameter_nm, MorphologyOf(q));
       if (dist < reach) {
         return absl::InvalidArgumentError(
             absl::StrCat(pname, " overlaps ", name, "[", j, "] (centres ", dist,
@@ -242,6 +267,53 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
                                            kMtf50Bounds.lo, kMtf50Bounds.hi));
   }
 
+  // Domain randomisation.
+  FRINGE_SIM_RETURN_IF_ERROR(
+      CheckRange(p + "carbon_model", static_cast<int>(o.carbon_model), 0, 1));
+  FRINGE_SIM_RETURN_IF_ERROR(CheckMinMax(p, "carbon_density_min", o.carbon_density_min,
+                                         "carbon_density_max", o.carbon_density_max,
+                                         kCarbonDensityBounds.lo, kCarbonDensityBounds.hi));
+  const std::pair<const char*, std::pair<double, double>> unit_ranges[] = {
+      {"carbon_thickness_gradient_max", {o.carbon_thickness_gradient_max, 0.95}},
+      {"graphitic_fraction_max", {o.graphitic_fraction_max, 1.0}},
+      {"carbon_hole_probability", {o.carbon_hole_probability, 1.0}},
+      {"contamination_probability", {o.contamination_probability, 1.0}},
+      {"carbon_only_fraction", {o.carbon_only_fraction, 1.0}},
+      {"single_small_particle_fraction", {o.single_small_particle_fraction, 1.0}},
+      {"touching_fraction", {o.touching_fraction, 1.0}},
+      {"out_of_frame_fraction", {o.out_of_frame_fraction, 1.0}},
+      {"illumination_gradient_max", {o.illumination_gradient_max, 0.95}},
+      {"beam_tilt_max_mrad", {o.beam_tilt_max_mrad, 20.0}},
+      {"a1_max_nm", {o.a1_max_nm, 1e3}},
+      {"a2_max_nm", {o.a2_max_nm, 1e5}},
+      {"b2_max_nm", {o.b2_max_nm, 1e5}},
+      {"gain_nonuniformity_max", {o.gain_nonuniformity_max, 0.5}},
+      {"read_noise_max_e", {o.read_noise_max_e, 1e4}},
+      {"hot_pixel_fraction_max", {o.hot_pixel_fraction_max, 0.1}},
+      {"dead_pixel_fraction_max", {o.dead_pixel_fraction_max, 0.1}},
+      {"xray_spikes_max", {double(o.xray_spikes_max), 1e5}},
+      {"drift_blur_max_nm", {o.drift_blur_max_nm, 10.0}},
+  };
+  for (const auto& [name, value] : unit_ranges) {
+    FRINGE_SIM_RETURN_IF_ERROR(CheckRange(p + name, value.first, 0.0, value.second));
+  }
+  if (o.carbon_only_fraction + o.single_small_particle_fraction > 1.0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        p, "carbon_only_fraction + single_small_particle_fraction must not exceed 1 (got ",
+        o.carbon_only_fraction + o.single_small_particle_fraction, ")"));
+  }
+  double weight_sum = 0.0;
+  for (size_t i = 0; i < o.morphology_weights.size(); ++i) {
+    FRINGE_SIM_RETURN_IF_ERROR(CheckRange(absl::StrCat(p, "morphology_weights[", i, "]"),
+                                          o.morphology_weights[i], 0.0, 1e6));
+    weight_sum += o.morphology_weights[i];
+  }
+  if (!(weight_sum > 0.0)) {
+    return absl::InvalidArgumentError(p + "morphology_weights must not all be 0");
+  }
+  FRINGE_SIM_RETURN_IF_ERROR(
+      CheckRange(p + "detector_model", static_cast<int>(o.detector_model), 0, 1));
+
   // Overrides: the same physical bounds, under their own names.
   const SampleOverrides& ov = o.overrides;
   const std::string q = p + "overrides.";
@@ -274,13 +346,80 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
 
   // Memory guard: the thickest film at the largest pixel size.
   const double max_pixel_a = 10.0 * ov.pixel_size_nm.value_or(o.pixel_size_max_nm);
-  const double max_thickness_a = 10.0 * ov.carbon_thickness_nm.value_or(o.carbon_thickness_max_nm);
-  const double max_atoms =
-      kCarbonDensityPerA3 * o.height * max_pixel_a * o.width * max_pixel_a * max_thickness_a;
+  const double max_thickness_a = 10.0 * ov.carbon_thickness_nm.value_or(o.carbon_thickness_max_nm) *
+                                 (1.0 + o.carbon_thickness_gradient_max);
+  const double max_atoms = std::max(kCarbonDensityPerA3, o.carbon_density_max) * o.height *
+                           max_pixel_a * o.width * max_pixel_a * max_thickness_a;
   if (max_atoms > kMaxCarbonAtoms) {
     return absl::InvalidArgumentError(absl::StrCat(
         p, "carbon_thickness_max_nm (", o.carbon_thickness_max_nm, ") is too large for a ", o.width,
         "x", o.height, " image: up to ", max_atoms, " carbon atoms (limit ", kMaxCarbonAtoms, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNuisanceParams(const SampleParams& sp) {
+  const std::string p = "SampleParams.";
+  if (sp.carbon_model != "random_atoms" && sp.carbon_model != "phase_field") {
+    return absl::InvalidArgumentError(
+        p + "carbon_model must be \"random_atoms\" or \"phase_field\" (got \"" + sp.carbon_model +
+        "\")");
+  }
+  if (sp.detector_model != "counting" && sp.detector_model != "scintillator_ccd") {
+    return absl::InvalidArgumentError(
+        p + "detector_model must be \"counting\" or \"scintillator_ccd\" (got \"" +
+        sp.detector_model + "\")");
+  }
+  if (sp.carbon_hole != "none" && sp.carbon_hole != "hole" && sp.carbon_hole != "edge") {
+    return absl::InvalidArgumentError(
+        p + "carbon_hole must be \"none\", \"hole\" or \"edge\" (got \"" + sp.carbon_hole + "\")");
+  }
+  const std::pair<const char*, std::pair<double, Bounds>> checks[] = {
+      {"carbon_density_per_a3", {sp.carbon_density_per_a3, kCarbonDensityBounds}},
+      {"carbon_thickness_gradient", {sp.carbon_thickness_gradient, {0.0, 0.95}}},
+      {"carbon_gradient_angle_deg", {sp.carbon_gradient_angle_deg, {-1e6, 1e6}}},
+      {"graphitic_fraction", {sp.graphitic_fraction, {0.0, 1.0}}},
+      {"hole_center_x_nm", {sp.hole_center_x_nm, {-1e6, 1e6}}},
+      {"hole_center_y_nm", {sp.hole_center_y_nm, {-1e6, 1e6}}},
+      {"hole_radius_nm", {sp.hole_radius_nm, {0.0, 1e6}}},
+      {"illumination_gradient", {sp.illumination_gradient, {0.0, 0.95}}},
+      {"illumination_gradient_angle_deg", {sp.illumination_gradient_angle_deg, {-1e6, 1e6}}},
+      {"beam_tilt_x_mrad", {sp.beam_tilt_x_mrad, {-20.0, 20.0}}},
+      {"beam_tilt_y_mrad", {sp.beam_tilt_y_mrad, {-20.0, 20.0}}},
+      {"a1_nm", {sp.a1_nm, {0.0, 1e3}}},
+      {"a1_azimuth_deg", {sp.a1_azimuth_deg, {-1e6, 1e6}}},
+      {"a2_nm", {sp.a2_nm, {0.0, 1e5}}},
+      {"a2_azimuth_deg", {sp.a2_azimuth_deg, {-1e6, 1e6}}},
+      {"b2_nm", {sp.b2_nm, {0.0, 1e5}}},
+      {"b2_azimuth_deg", {sp.b2_azimuth_deg, {-1e6, 1e6}}},
+      {"gain_nonuniformity", {sp.gain_nonuniformity, {0.0, 0.5}}},
+      {"read_noise_e", {sp.read_noise_e, {0.0, 1e4}}},
+      {"hot_pixel_fraction", {sp.hot_pixel_fraction, {0.0, 0.1}}},
+      {"dead_pixel_fraction", {sp.dead_pixel_fraction, {0.0, 0.1}}},
+      {"xray_spikes", {double(sp.xray_spikes), {0.0, 1e5}}},
+      {"drift_blur_nm", {sp.drift_blur_nm, {0.0, 10.0}}},
+      {"drift_angle_deg", {sp.drift_angle_deg, {-1e6, 1e6}}},
+      {"ccd_psf_sigma_px", {sp.ccd_psf_sigma_px, {0.0, 100.0}}},
+      {"ccd_tail_weight", {sp.ccd_tail_weight, {0.0, 1.0}}},
+      {"ccd_tail_length_px", {sp.ccd_tail_length_px, {0.0, 1000.0}}},
+      {"ccd_gain_shape", {sp.ccd_gain_shape, {0.0, 1e4}}},
+  };
+  for (const auto& [name, check] : checks) {
+    FRINGE_SIM_RETURN_IF_ERROR(CheckRange(p + name, check.first, check.second.lo, check.second.hi));
+  }
+  if (sp.detector_model == "scintillator_ccd" && !(sp.ccd_gain_shape > 0.0)) {
+    return absl::InvalidArgumentError(p + "ccd_gain_shape must be > 0 for the scintillator CCD");
+  }
+  if (sp.contamination.size() > 100) {
+    return absl::InvalidArgumentError(p + "contamination has more than 100 patches");
+  }
+  for (size_t i = 0; i < sp.contamination.size(); ++i) {
+    const auto& c = sp.contamination[i];
+    const std::string cname = absl::StrCat(p, "contamination[", i, "].");
+    FRINGE_SIM_RETURN_IF_ERROR(CheckRange(cname + "radius_nm", c.radius_nm, 0.0, 100.0));
+    FRINGE_SIM_RETURN_IF_ERROR(CheckRange(cname + "thickness_nm", c.thickness_nm, 0.0, 50.0));
+    FRINGE_SIM_RETURN_IF_ERROR(CheckRange(cname + "center_x_nm", c.center_x_nm, -1e6, 1e6));
+    FRINGE_SIM_RETURN_IF_ERROR(CheckRange(cname + "center_y_nm", c.center_y_nm, -1e6, 1e6));
   }
   return absl::OkStatus();
 }
@@ -312,25 +451,77 @@ absl::Status ValidateParams(const SampleParams& sp, const SimulatorOptions& o) {
     FRINGE_SIM_RETURN_IF_ERROR(CheckRange(p + "mtf50_cycles_per_px", sp.mtf50_cycles_per_px,
                                           kMtf50Bounds.lo, kMtf50Bounds.hi));
   }
-  const double atoms = kCarbonDensityPerA3 * sp.height * sp.width *
-                       std::pow(10.0 * sp.pixel_size_nm, 2) * 10.0 * sp.carbon_thickness_nm;
+  FRINGE_SIM_RETURN_IF_ERROR(ValidateNuisanceParams(sp));
+  const double atoms = sp.carbon_density_per_a3 * sp.height * sp.width *
+                       std::pow(10.0 * sp.pixel_size_nm, 2) * 10.0 * sp.carbon_thickness_nm *
+                       (1.0 + sp.carbon_thickness_gradient);
   if (atoms > kMaxCarbonAtoms) {
     return absl::InvalidArgumentError(absl::StrCat(p, "carbon_thickness_nm (",
                                                    sp.carbon_thickness_nm, ") needs ", atoms,
                                                    " carbon atoms (limit ", kMaxCarbonAtoms, ")"));
   }
   return CheckParticles(p + "particles", sp.particles, sp.width * sp.pixel_size_nm,
-                        sp.height * sp.pixel_size_nm, /*need_beam_direction=*/true);
+                        sp.height * sp.pixel_size_nm, /*need_beam_direction=*/true,
+                        sp.particles_touch, sp.particle_out_of_frame);
 }
 
 }  // namespace
 
+namespace {
+nlohmann::json NuisanceJson(const SampleParams& p) {
+  nlohmann::json patches = nlohmann::json::array();
+  for (const auto& c : p.contamination) {
+    patches.push_back({{"center_x_nm", c.center_x_nm},
+                       {"center_y_nm", c.center_y_nm},
+                       {"radius_nm", c.radius_nm},
+                       {"thickness_nm", c.thickness_nm}});
+  }
+  return nlohmann::json{{"carbon_only", p.carbon_only},
+                        {"single_small_particle", p.single_small_particle},
+                        {"particles_touch", p.particles_touch},
+                        {"particle_out_of_frame", p.particle_out_of_frame},
+                        {"carbon_model", p.carbon_model},
+                        {"carbon_density_per_A3", p.carbon_density_per_a3},
+                        {"carbon_thickness_gradient", p.carbon_thickness_gradient},
+                        {"carbon_gradient_angle_deg", p.carbon_gradient_angle_deg},
+                        {"graphitic_fraction", p.graphitic_fraction},
+                        {"num_graphitic_fragments", p.num_graphitic_fragments},
+                        {"carbon_hole", p.carbon_hole},
+                        {"hole_center_x_nm", p.hole_center_x_nm},
+                        {"hole_center_y_nm", p.hole_center_y_nm},
+                        {"hole_radius_nm", p.hole_radius_nm},
+                        {"contamination", std::move(patches)},
+                        {"illumination_gradient", p.illumination_gradient},
+                        {"illumination_gradient_angle_deg", p.illumination_gradient_angle_deg},
+                        {"beam_tilt_x_mrad", p.beam_tilt_x_mrad},
+                        {"beam_tilt_y_mrad", p.beam_tilt_y_mrad},
+                        {"a1_nm", p.a1_nm},
+                        {"a1_azimuth_deg", p.a1_azimuth_deg},
+                        {"a2_nm", p.a2_nm},
+                        {"a2_azimuth_deg", p.a2_azimuth_deg},
+                        {"b2_nm", p.b2_nm},
+                        {"b2_azimuth_deg", p.b2_azimuth_deg},
+                        {"detector_model", p.detector_model},
+                        {"gain_nonuniformity", p.gain_nonuniformity},
+                        {"read_noise_e", p.read_noise_e},
+                        {"hot_pixel_fraction", p.hot_pixel_fraction},
+                        {"dead_pixel_fraction", p.dead_pixel_fraction},
+                        {"xray_spikes", p.xray_spikes},
+                        {"drift_blur_nm", p.drift_blur_nm},
+                        {"drift_angle_deg", p.drift_angle_deg},
+                        {"ccd_psf_sigma_px", p.ccd_psf_sigma_px},
+                        {"ccd_tail_weight", p.ccd_tail_weight},
+                        {"ccd_tail_length_px", p.ccd_tail_length_px},
+                        {"ccd_gain_shape", p.ccd_gain_shape}};
+}
+}  // namespace
+
 nlohmann::json ParticleParams::ToJson() const {
-  return nlohmann::json{{"center_x_nm", center_x_nm},          {"center_y_nm", center_y_nm},
-                        {"diameter_nm", diameter_nm},          {"zone_axis", zone_axis},
-                        {"beam_direction", beam_direction},    {"rotation_deg", rotation_deg},
-                        {"lattice_offset", lattice_offset},    {"num_atoms", num_atoms},
-                        {"footprint_pixels", footprint_pixels}};
+  return nlohmann::json{{"center_x_nm", center_x_nm},           {"center_y_nm", center_y_nm},
+                        {"diameter_nm", diameter_nm},           {"zone_axis", zone_axis},
+                        {"beam_direction", beam_direction},     {"rotation_deg", rotation_deg},
+                        {"lattice_offset", lattice_offset},     {"num_atoms", num_atoms},
+                        {"footprint_pixels", footprint_pixels}, {"morphology", morphology}};
 }
 
 double SampleParams::ElectronsPerPixel() const {
@@ -341,26 +532,28 @@ double SampleParams::ElectronsPerPixel() const {
 nlohmann::json SampleParams::ToJson() const {
   nlohmann::json particles_json = nlohmann::json::array();
   for (const ParticleParams& p : particles) particles_json.push_back(p.ToJson());
-  return nlohmann::json{{"base_seed", base_seed},
-                        {"index", index},
-                        {"seed", seed},
-                        {"height", height},
-                        {"width", width},
-                        {"voltage_kv", voltage_kv},
-                        {"dose_e_per_A2", dose_e_per_a2},
-                        {"electrons_per_pixel", ElectronsPerPixel()},
-                        {"pixel_size_nm", pixel_size_nm},
-                        {"defocus_nm", defocus_nm},
-                        {"cs_um", cs_um},
-                        {"focal_spread_nm", focal_spread_nm},
-                        {"convergence_mrad", convergence_mrad},
-                        {"objective_aperture_mrad", objective_aperture_mrad},
-                        {"carbon_thickness_nm", carbon_thickness_nm},
-                        {"mtf50_cycles_per_px", mtf50_cycles_per_px},
-                        {"shot_noise", shot_noise},
-                        {"num_carbon_atoms", num_carbon_atoms},
-                        {"num_particles", particles.size()},
-                        {"particles", std::move(particles_json)}};
+  nlohmann::json j{{"base_seed", base_seed},
+                   {"index", index},
+                   {"seed", seed},
+                   {"height", height},
+                   {"width", width},
+                   {"voltage_kv", voltage_kv},
+                   {"dose_e_per_A2", dose_e_per_a2},
+                   {"electrons_per_pixel", ElectronsPerPixel()},
+                   {"pixel_size_nm", pixel_size_nm},
+                   {"defocus_nm", defocus_nm},
+                   {"cs_um", cs_um},
+                   {"focal_spread_nm", focal_spread_nm},
+                   {"convergence_mrad", convergence_mrad},
+                   {"objective_aperture_mrad", objective_aperture_mrad},
+                   {"carbon_thickness_nm", carbon_thickness_nm},
+                   {"mtf50_cycles_per_px", mtf50_cycles_per_px},
+                   {"shot_noise", shot_noise},
+                   {"num_carbon_atoms", num_carbon_atoms},
+                   {"num_particles", particles.size()},
+                   {"particles", std::move(particles_json)}};
+  j["domain_randomization"] = NuisanceJson(*this);
+  return j;
 }
 
 nlohmann::json SimulatorOptionsToJson(const SimulatorOptions& o) {
@@ -395,6 +588,36 @@ nlohmann::json SimulatorOptionsToJson(const SimulatorOptions& o) {
                    {"mtf50_min_cycles_per_px", o.mtf50_min_cycles_per_px},
                    {"mtf50_max_cycles_per_px", o.mtf50_max_cycles_per_px},
                    {"shot_noise", o.shot_noise}};
+  j["domain_randomization"] = nlohmann::json{
+      {"carbon_model", o.carbon_model == CarbonModel::kPhaseField ? "phase_field" : "random_atoms"},
+      {"carbon_density_min_per_A3", o.carbon_density_min},
+      {"carbon_density_max_per_A3", o.carbon_density_max},
+      {"carbon_thickness_gradient_max", o.carbon_thickness_gradient_max},
+      {"graphitic_fraction_max", o.graphitic_fraction_max},
+      {"carbon_hole_probability", o.carbon_hole_probability},
+      {"contamination_probability", o.contamination_probability},
+      {"carbon_only_fraction", o.carbon_only_fraction},
+      {"single_small_particle_fraction", o.single_small_particle_fraction},
+      {"touching_fraction", o.touching_fraction},
+      {"out_of_frame_fraction", o.out_of_frame_fraction},
+      {"morphology_weights",
+       {{"sphere", o.morphology_weights[0]},
+        {"truncated_octahedron", o.morphology_weights[1]},
+        {"decahedron", o.morphology_weights[2]},
+        {"icosahedron", o.morphology_weights[3]}}},
+      {"illumination_gradient_max", o.illumination_gradient_max},
+      {"beam_tilt_max_mrad", o.beam_tilt_max_mrad},
+      {"a1_max_nm", o.a1_max_nm},
+      {"a2_max_nm", o.a2_max_nm},
+      {"b2_max_nm", o.b2_max_nm},
+      {"detector_model",
+       o.detector_model == DetectorModel::kScintillatorCcd ? "scintillator_ccd" : "counting"},
+      {"gain_nonuniformity_max", o.gain_nonuniformity_max},
+      {"read_noise_max_e", o.read_noise_max_e},
+      {"hot_pixel_fraction_max", o.hot_pixel_fraction_max},
+      {"dead_pixel_fraction_max", o.dead_pixel_fraction_max},
+      {"xray_spikes_max", o.xray_spikes_max},
+      {"drift_blur_max_nm", o.drift_blur_max_nm}};
   nlohmann::json overrides = nlohmann::json::object();
   const SampleOverrides& ov = o.overrides;
   const auto put = [&](const char* name, const std::optional<double>& v) {
@@ -417,6 +640,102 @@ nlohmann::json SimulatorOptionsToJson(const SimulatorOptions& o) {
   if (!overrides.empty()) j["overrides"] = std::move(overrides);
   return j;
 }
+
+namespace {
+
+// Content knobs: the single small particle's diameter range (nm).
+constexpr double kSmallDiameterMinNm = 1.5;
+constexpr double kSmallDiameterMaxNm = 3.0;
+
+// Draws the per-image nuisance values (domain randomisation) from RngStream::kNuisance: always
+// the same number of draws in the same order, so switching one knob never moves another. All
+// geometry is in nm relative to the field of view in nm, never in pixels.
+void DrawNuisance(const SimulatorOptions& o, SampleParams* p) {
+  Rng r(p->seed, RngStream::kNuisance);
+  const double fov_x = p->width * p->pixel_size_nm;
+  const double fov_y = p->height * p->pixel_size_nm;
+  // Content.
+  const double u_content = r.Uniform();
+  const double u_touch = r.Uniform();
+  const double u_out = r.Uniform();
+  p->carbon_only = u_content < o.carbon_only_fraction;
+  p->single_small_particle =
+      !p->carbon_only && u_content < o.carbon_only_fraction + o.single_small_particle_fraction;
+  p->particles_touch = u_touch < o.touching_fraction;
+  p->particle_out_of_frame = !p->carbon_only && u_out < o.out_of_frame_fraction;
+  // Carbon.
+  p->carbon_model = o.carbon_model == CarbonModel::kPhaseField ? "phase_field" : "random_atoms";
+  p->carbon_density_per_a3 = r.Uniform(o.carbon_density_min, o.carbon_density_max);
+  p->carbon_thickness_gradient = r.Uniform(0.0, o.carbon_thickness_gradient_max);
+  p->carbon_gradient_angle_deg = r.Uniform(0.0, 360.0);
+  p->graphitic_fraction = r.Uniform(0.0, o.graphitic_fraction_max);
+  const double u_hole = r.Uniform();
+  const double u_edge = r.Uniform();
+  const double hole_u[4] = {r.Uniform(), r.Uniform(), r.Uniform(), r.Uniform()};
+  if (u_hole < o.carbon_hole_probability) {
+    const double fov_min = std::min(fov_x, fov_y);
+    if (u_edge < 0.5) {  // a hole inside the field
+      p->carbon_hole = "hole";
+      p->hole_radius_nm = (0.15 + 0.2 * hole_u[0]) * fov_min;
+      p->hole_center_x_nm = hole_u[1] * fov_x;
+      p->hole_center_y_nm = hole_u[2] * fov_y;
+    } else {  // the film's edge: a large disk of vacuum whose rim crosses the field
+      p->carbon_hole = "edge";
+      const double radius = (2.0 + 8.0 * hole_u[0]) * std::max(fov_x, fov_y);
+      const double angle = 2.0 * kPi * hole_u[1];
+      const double inset = (hole_u[2] - 0.5) * 0.6 * 0.5 * fov_min;  // rim within the field
+      p->hole_radius_nm = radius;
+      p->hole_center_x_nm = 0.5 * fov_x + (radius + inset) * std::cos(angle);
+      p->hole_center_y_nm = 0.5 * fov_y + (radius + inset) * std::sin(angle);
+    }
+  }
+  const double u_contamination = r.Uniform();
+  const int64_t patches = r.UniformInt(1, 3);
+  for (int64_t i = 0; i < 3; ++i) {
+    SampleParams::ContaminationPatch c;
+    c.center_x_nm = r.Uniform() * fov_x;
+    c.center_y_nm = r.Uniform() * fov_y;
+    c.radius_nm = r.Uniform(0.8, 2.5);
+    c.thickness_nm = r.Uniform(1.5, 5.0);
+    if (u_contamination < o.contamination_probability && i < patches) {
+      p->contamination.push_back(c);
+    }
+  }
+  // Illumination.
+  p->illumination_gradient = r.Uniform(0.0, o.illumination_gradient_max);
+  p->illumination_gradient_angle_deg = r.Uniform(0.0, 360.0);
+  const double tilt = o.beam_tilt_max_mrad * std::sqrt(r.Uniform());  // uniform in a disk
+  const double tilt_angle = r.Uniform(0.0, 2.0 * kPi);
+  p->beam_tilt_x_mrad = tilt * std::cos(tilt_angle);
+  p->beam_tilt_y_mrad = tilt * std::sin(tilt_angle);
+  // Aberrations.
+  p->a1_nm = r.Uniform(0.0, o.a1_max_nm);
+  p->a1_azimuth_deg = r.Uniform(0.0, 180.0);
+  p->a2_nm = r.Uniform(0.0, o.a2_max_nm);
+  p->a2_azimuth_deg = r.Uniform(0.0, 120.0);
+  p->b2_nm = r.Uniform(0.0, o.b2_max_nm);
+  p->b2_azimuth_deg = r.Uniform(0.0, 360.0);
+  // Detector.
+  p->detector_model =
+      o.detector_model == DetectorModel::kScintillatorCcd ? "scintillator_ccd" : "counting";
+  p->gain_nonuniformity = r.Uniform(0.0, o.gain_nonuniformity_max);
+  p->read_noise_e = r.Uniform(0.0, o.read_noise_max_e);
+  p->hot_pixel_fraction = r.Uniform(0.0, o.hot_pixel_fraction_max);
+  p->dead_pixel_fraction = r.Uniform(0.0, o.dead_pixel_fraction_max);
+  p->xray_spikes = r.UniformInt(0, o.xray_spikes_max);
+  p->drift_blur_nm = r.Uniform(0.0, o.drift_blur_max_nm);
+  p->drift_angle_deg = r.Uniform(0.0, 180.0);
+  const double ccd[4] = {r.Uniform(0.6, 1.2), r.Uniform(0.15, 0.4), r.Uniform(3.0, 10.0),
+                         r.Uniform(1.5, 4.0)};
+  if (o.detector_model == DetectorModel::kScintillatorCcd) {
+    p->ccd_psf_sigma_px = ccd[0];
+    p->ccd_tail_weight = ccd[1];
+    p->ccd_tail_length_px = ccd[2];
+    p->ccd_gain_shape = ccd[3];
+  }
+}
+
+}  // namespace
 
 struct HrtemSimulator::FftPlans {
   fftwf_plan r2c = nullptr;       // real image -> half spectrum
@@ -527,12 +846,23 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
   p.carbon_thickness_nm = ov.carbon_thickness_nm.value_or(carbon);
   p.mtf50_cycles_per_px = ov.mtf50_cycles_per_px.value_or(o.detector_mtf ? mtf50 : 0.0);
 
+  DrawNuisance(o, &p);
+  const bool forced = ov.particles.has_value() || ov.particle_count.has_value();
+  if (forced) {
+    p.carbon_only = p.single_small_particle = p.particles_touch = p.particle_out_of_frame = false;
+  }
+
   Rng prng(p.seed, RngStream::kParticles);
   if (ov.particles.has_value()) {
     for (ParticleParams particle : *ov.particles) {
       Vec3 beam;
+      const Morphology morphology = MorphologyOf(particle);
+      const bool twinned =
+          morphology == Morphology::kDecahedron || morphology == Morphology::kIcosahedron;
       if (particle.zone_axis == "random") {
         beam = RandomUnitVector(&prng);
+      } else if (twinned) {
+        beam = Vec3{0.0, 0.0, 1.0};  // down the 5-fold axis
       } else {
         beam = *ParseZoneAxis(particle.zone_axis);  // validated in Create
       }
@@ -545,8 +875,43 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
     return p;
   }
 
+  // Morphologies (one draw per attempted particle) and the content knobs' own values come from
+  // their own streams, so the classic particle stream is untouched.
+  Rng morph_rng(p.seed, RngStream::kMorphology);
+  Rng content_rng(p.seed, RngStream::kContent);
+  const double small_diameter = content_rng.Uniform(kSmallDiameterMinNm, kSmallDiameterMaxNm);
+  double weight_sum = 0.0;
+  for (double wgt : o.morphology_weights) weight_sum += wgt;
+  const auto draw_morphology = [&](Rng* rng) {
+    double u = rng->Uniform() * weight_sum;
+    for (int m = 0; m < kNumMorphologies; ++m) {
+      if (u < o.morphology_weights[m]) return static_cast<Morphology>(m);
+      u -= o.morphology_weights[m];
+    }
+    for (int m = kNumMorphologies - 1; m >= 0; --m) {
+      if (o.morphology_weights[m] > 0.0) return static_cast<Morphology>(m);
+    }
+    return Morphology::kSphere;
+  };
+  const auto set_orientation = [&](ParticleParams* particle, Morphology morphology, bool on_zone,
+                                   int64_t zone_index, const Vec3& random_beam) {
+    particle->morphology = MorphologyName(morphology);
+    const bool twinned =
+        morphology == Morphology::kDecahedron || morphology == Morphology::kIcosahedron;
+    Vec3 beam = random_beam;
+    if (on_zone) {
+      particle->zone_axis = twinned ? "[110]" : o.zone_axes[static_cast<size_t>(zone_index)];
+      beam = twinned ? Vec3{0.0, 0.0, 1.0} : *ParseZoneAxis(particle->zone_axis);
+    } else {
+      particle->zone_axis = "random";
+    }
+    particle->beam_direction = {beam.x, beam.y, beam.z};
+  };
+
   const int drawn_count = static_cast<int>(prng.UniformInt(o.particles_min, o.particles_max));
-  const int count = ov.particle_count.value_or(drawn_count);
+  int count = ov.particle_count.value_or(drawn_count);
+  if (p.carbon_only) count = 0;
+  if (p.single_small_particle) count = 1;
   const double fov_x = o.width * p.pixel_size_nm;
   const double fov_y = o.height * p.pixel_size_nm;
   const double margin = o.edge_margin_nm;
@@ -562,15 +927,42 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
     const Vec3 random_beam = RandomUnitVector(&prng);
     const double rotation = prng.Uniform(0.0, 360.0);
     const std::array<double, 3> offset = {prng.Uniform(), prng.Uniform(), prng.Uniform()};
-    if (d_hi < o.diameter_min_nm) continue;  // nothing of the requested size fits
-    const double diameter = o.diameter_min_nm + (d_hi - o.diameter_min_nm) * size_u;
-    const double r = OuterRadiusNm(diameter);
+    const Morphology morphology = draw_morphology(&morph_rng);
+    const double reach = MorphologyReach(morphology);
+    const double d_fit = std::min(o.diameter_max_nm, largest / reach);
+    double diameter = 0.0;
+    if (p.single_small_particle) {
+      diameter = small_diameter;
+      if (OuterRadiusNm(diameter, morphology) * 2.0 + 2.0 * margin > std::min(fov_x, fov_y)) {
+        continue;
+      }
+    } else {
+      const double hi = reach == 1.0 ? d_hi : d_fit;
+      if (hi < o.diameter_min_nm) continue;  // nothing of the requested size fits
+      diameter = o.diameter_min_nm + (hi - o.diameter_min_nm) * size_u;
+    }
+    const double r = OuterRadiusNm(diameter, morphology);
     for (int attempt = 0; attempt < o.placement_attempts; ++attempt) {
-      const double x = prng.Uniform(margin + r, fov_x - margin - r);
-      const double y = prng.Uniform(margin + r, fov_y - margin - r);
+      double x = prng.Uniform(margin + r, fov_x - margin - r);
+      double y = prng.Uniform(margin + r, fov_y - margin - r);
+      if (p.particles_touch && !p.particles.empty()) {
+        // In contact with an earlier particle: equal-area disks touching.
+        const ParticleParams& q = p.particles[static_cast<size_t>(
+            prng.UniformInt(0, static_cast<int64_t>(p.particles.size()) - 1))];
+        const double angle = prng.Uniform(0.0, 2.0 * kPi);
+        const double dist = 0.5 * (diameter + q.diameter_nm);
+        x = q.center_x_nm + dist * std::cos(angle);
+        y = q.center_y_nm + dist * std::sin(angle);
+        if (x - r < margin || x + r > fov_x - margin || y - r < margin || y + r > fov_y - margin) {
+          continue;
+        }
+      }
       bool fits = true;
       for (const ParticleParams& q : p.particles) {
-        const double min_dist = r + OuterRadiusNm(q.diameter_nm) + o.min_particle_gap_nm;
+        const double min_dist =
+            p.particles_touch
+                ? 0.5 * (diameter + q.diameter_nm) - 1e-9
+                : r + OuterRadiusNm(q.diameter_nm, MorphologyOf(q)) + o.min_particle_gap_nm;
         if (std::hypot(x - q.center_x_nm, y - q.center_y_nm) < min_dist) {
           fits = false;
           break;
@@ -583,17 +975,60 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
       particle.diameter_nm = diameter;
       particle.rotation_deg = rotation;
       particle.lattice_offset = offset;
-      Vec3 beam = random_beam;
-      if (on_zone) {
-        particle.zone_axis = o.zone_axes[static_cast<size_t>(zone_index)];
-        beam = *ParseZoneAxis(particle.zone_axis);  // validated in Create
-      } else {
-        particle.zone_axis = "random";
-      }
-      particle.beam_direction = {beam.x, beam.y, beam.z};
+      set_orientation(&particle, morphology, on_zone, zone_index, random_beam);
       p.particles.push_back(std::move(particle));
       break;
     }
+  }
+
+  if (p.particle_out_of_frame) {
+    // One more particle whose centre lies inside the field, 10-80% of its radius from an edge.
+    const Morphology morphology = draw_morphology(&content_rng);
+    const double diameter = content_rng.Uniform(o.diameter_min_nm, o.diameter_max_nm);
+    const bool on_zone = content_rng.Uniform() < o.on_zone_fraction && num_zone_axes > 0;
+    const int64_t zone_index = num_zone_axes > 0 ? content_rng.UniformInt(0, num_zone_axes - 1) : 0;
+    const Vec3 random_beam = RandomUnitVector(&content_rng);
+    const double rotation = content_rng.Uniform(0.0, 360.0);
+    const std::array<double, 3> offset = {content_rng.Uniform(), content_rng.Uniform(),
+                                          content_rng.Uniform()};
+    const double r = OuterRadiusNm(diameter, morphology);
+    bool placed = false;
+    for (int attempt = 0; attempt < o.placement_attempts && !placed; ++attempt) {
+      const int64_t edge = content_rng.UniformInt(0, 3);
+      const double inset = content_rng.Uniform(0.1, 0.8) * 0.5 * diameter;
+      const double along = content_rng.Uniform();
+      double x = 0.0;
+      double y = 0.0;
+      if (edge == 0 || edge == 1) {  // left, right
+        x = edge == 0 ? inset : fov_x - inset;
+        y = along * fov_y;
+      } else {  // top, bottom
+        y = edge == 2 ? inset : fov_y - inset;
+        x = along * fov_x;
+      }
+      bool fits = true;
+      for (const ParticleParams& q : p.particles) {
+        const double min_dist =
+            p.particles_touch
+                ? 0.5 * (diameter + q.diameter_nm) - 1e-9
+                : r + OuterRadiusNm(q.diameter_nm, MorphologyOf(q)) + o.min_particle_gap_nm;
+        if (std::hypot(x - q.center_x_nm, y - q.center_y_nm) < min_dist) {
+          fits = false;
+          break;
+        }
+      }
+      if (!fits) continue;
+      ParticleParams particle;
+      particle.center_x_nm = x;
+      particle.center_y_nm = y;
+      particle.diameter_nm = diameter;
+      particle.rotation_deg = rotation;
+      particle.lattice_offset = offset;
+      set_orientation(&particle, morphology, on_zone, zone_index, random_beam);
+      p.particles.push_back(std::move(particle));
+      placed = true;
+    }
+    if (!placed) p.particle_out_of_frame = false;
   }
   return p;
 }
@@ -607,6 +1042,214 @@ Sample HrtemSimulator::Generate(uint64_t base_seed, uint64_t index) const {
   return RenderValidated(DrawParams(base_seed, index));
 }
 
+namespace {
+
+// What the detector and phase-field helpers need of the simulator's FFT set-up.
+struct Grid {
+  int h;
+  int w;
+  int hw;  // columns of the half spectra
+  fftwf_plan r2c;
+  fftwf_plan c2r;
+  const float* nu2_half;  // (cycles/pixel)^2 per half-spectrum element
+};
+
+bool InsideConvexPolygon(const std::vector<Vec2>& poly, const Vec2& p) {
+  if (poly.size() < 3) return false;
+  for (size_t i = 0; i < poly.size(); ++i) {
+    const Vec2& a = poly[i];
+    const Vec2& b = poly[(i + 1) % poly.size()];
+    if ((b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x) < 0.0) return false;  // CCW
+  }
+  return true;
+}
+
+// Gamma(shape, 1) variate (Marsaglia & Tsang 2000; shape < 1 by the boost U^(1/shape)).
+double GammaVariate(double shape, Rng* rng) {
+  if (!(shape > 0.0)) return 0.0;
+  if (shape < 1.0) {
+    const double u = std::max(rng->Uniform(), 1e-300);
+    return GammaVariate(shape + 1.0, rng) * std::pow(u, 1.0 / shape);
+  }
+  const double d = shape - 1.0 / 3.0;
+  const double c = 1.0 / std::sqrt(9.0 * d);
+  for (;;) {
+    double x = 0.0;
+    double v = 0.0;
+    do {
+      x = rng->Normal();
+      v = 1.0 + c * x;
+    } while (v <= 0.0);
+    v = v * v * v;
+    const double u = rng->Uniform();
+    if (u < 1.0 - 0.0331 * x * x * x * x) return d * v;
+    if (std::log(std::max(u, 1e-300)) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return d * v;
+  }
+}
+
+// Held-out carbon (CarbonModel::kPhaseField): no atoms. The film's atom-count field per pixel
+// is a Gaussian random field, mean m = density * local thickness * pixel area, fluctuations
+// sqrt(m) times white noise filtered to the radial structure factor S(k) of a dense random
+// packing (suppressed at long wavelengths by the minimum spacing, a first peak near 1/2.2 A):
+//   S(k) = 1 - 0.75 exp(-(k / 0.3)^2) + 0.5 exp(-((k - 0.45) / 0.1)^2)   (k in 1/A)
+// so its projected-potential power has amorphous carbon's shape without any atom in it. Added
+// to `counts` (the count grid the atoms were deposited into).
+template <typename Ramp, typename InHole>
+void AddPhaseFieldCarbon(const SampleParams& sp, double pixel_a, const Grid& g, Ramp ramp,
+                         InHole in_hole, float* counts, fftwf_complex* scratch) {
+  const size_t n = static_cast<size_t>(g.h) * g.w;
+  std::vector<float> keep(counts, counts + n);
+  Rng rng(sp.seed, RngStream::kPhaseField);
+  for (size_t r = 0; r < n; ++r) counts[r] = static_cast<float>(rng.Normal());
+  fftwf_execute_dft_r2c(g.r2c, counts, scratch);
+  const size_t nh = static_cast<size_t>(g.h) * g.hw;
+  for (size_t idx = 0; idx < nh; ++idx) {
+    const double nu = std::sqrt(double(g.nu2_half[idx]));
+    const double k = nu / pixel_a;
+    const double structure = 1.0 - 0.75 * std::exp(-std::pow(k / 0.3, 2)) +
+                             0.5 * std::exp(-std::pow((k - 0.45) / 0.1, 2));
+    const double fx = double(idx % g.hw) / g.w;
+    const double fy = FftFrequency(static_cast<int>(idx / g.hw), g.h);
+    // Pre-multiplied by the deposition kernel's transform, which the potential filter divides.
+    const double cic = std::pow(Sinc(fx) * Sinc(fy), 2);
+    const auto f = static_cast<float>(std::sqrt(structure) * cic / double(n));
+    scratch[idx][0] *= f;
+    scratch[idx][1] *= f;
+  }
+  fftwf_execute_dft_c2r(g.c2r, scratch, counts);
+  const double per_pixel =
+      sp.carbon_density_per_a3 * 10.0 * sp.carbon_thickness_nm * pixel_a * pixel_a;
+  for (int i = 0; i < g.h; ++i) {
+    for (int j = 0; j < g.w; ++j) {
+      const size_t r = static_cast<size_t>(i) * g.w + j;
+      const double x = (j + 0.5) * pixel_a;
+      const double y = (i + 0.5) * pixel_a;
+      double m = per_pixel * (1.0 + sp.carbon_thickness_gradient * ramp(x, y));
+      if (in_hole(x, y)) m = 0.0;
+      counts[r] = keep[r] + static_cast<float>(m + std::sqrt(m) * counts[r]);
+    }
+  }
+}
+
+// Held-out detector (DetectorModel::kScintillatorCcd): each electron gives a gamma-distributed
+// light yield (shape ccd_gain_shape, mean 1 in electron units), the scintillator spreads it
+// with a Gaussian core plus exponential tail (ScintillatorMtf) - noise included, unlike a
+// counting detector - and the read-out adds correlated noise (a Gaussian-blurred white field
+// plus row banding), read_noise_e in total.
+void RenderScintillatorCcd(const SampleParams& sp, const Grid& g, float* intensity,
+                           double electrons_per_pixel, Rng* noise, fftwf_complex* scratch,
+                           float* image) {
+  const size_t n = static_cast<size_t>(g.h) * g.w;
+  const double shape = sp.ccd_gain_shape;
+  for (size_t r = 0; r < n; ++r) {
+    const double expected = std::max(0.0, double(intensity[r])) * electrons_per_pixel;
+    if (!sp.shot_noise) {
+      image[r] = static_cast<float>(expected);
+      continue;
+    }
+    const int64_t electrons = noise->Poisson(expected);
+    image[r] = electrons > 0
+                   ? static_cast<float>(GammaVariate(shape * double(electrons), noise) / shape)
+                   : 0.0f;
+  }
+  const size_t nh = static_cast<size_t>(g.h) * g.hw;
+  std::copy(image, image + n, intensity);
+  fftwf_execute_dft_r2c(g.r2c, intensity, scratch);
+  for (size_t idx = 0; idx < nh; ++idx) {
+    const auto m =
+        static_cast<float>(ScintillatorMtf(std::sqrt(double(g.nu2_half[idx])), sp.ccd_psf_sigma_px,
+                                           sp.ccd_tail_weight, sp.ccd_tail_length_px) /
+                           double(n));
+    scratch[idx][0] *= m;
+    scratch[idx][1] *= m;
+  }
+  fftwf_execute_dft_c2r(g.c2r, scratch, intensity);
+  std::copy(intensity, intensity + n, image);
+  if (sp.read_noise_e > 0.0) {
+    Rng read(sp.seed ^ 0x9e3779b97f4a7c15ULL, RngStream::kDetector);
+    for (size_t r = 0; r < n; ++r) intensity[r] = static_cast<float>(read.Normal());
+    fftwf_execute_dft_r2c(g.r2c, intensity, scratch);
+    // Gaussian of 1 pixel standard deviation; its white-noise output has variance
+    // 1 / (4 pi sigma^2), rescaled to 1.
+    const double norm = std::sqrt(4.0 * 3.14159265358979323846);
+    for (size_t idx = 0; idx < nh; ++idx) {
+      const double nu2 = g.nu2_half[idx];
+      const auto m = static_cast<float>(
+          norm * std::exp(-2.0 * 3.14159265358979323846 * 3.14159265358979323846 * nu2) /
+          double(n));
+      scratch[idx][0] *= m;
+      scratch[idx][1] *= m;
+    }
+    fftwf_execute_dft_c2r(g.c2r, scratch, intensity);
+    const double white = 0.9 * sp.read_noise_e;
+    const double banding = std::sqrt(1.0 - 0.81) * sp.read_noise_e;
+    for (int i = 0; i < g.h; ++i) {
+      const double row = banding * read.Normal();
+      for (int j = 0; j < g.w; ++j) {
+        const size_t r = static_cast<size_t>(i) * g.w + j;
+        image[r] += static_cast<float>(white * intensity[r] + row);
+      }
+    }
+  }
+}
+
+// Per-pixel detector defects, drawn last from RngStream::kDetector (their counts scale with
+// the pixel count, nothing else's does): fixed-pattern gain, read noise (counting detector;
+// the CCD's is correlated, see RenderScintillatorCcd), x-ray spikes, hot and dead pixels.
+void ApplyDetectorDefects(const SampleParams& sp, const Grid& g, bool ccd,
+                          double electrons_per_pixel, fftwf_complex* /*scratch*/,
+                          float* /*scratch_real*/, float* image) {
+  const size_t n = static_cast<size_t>(g.h) * g.w;
+  if (sp.gain_nonuniformity == 0.0 && (sp.read_noise_e == 0.0 || ccd) && sp.xray_spikes == 0 &&
+      sp.hot_pixel_fraction == 0.0 && sp.dead_pixel_fraction == 0.0) {
+    return;
+  }
+  Rng rng(sp.seed, RngStream::kDetector);
+  if (sp.gain_nonuniformity > 0.0) {
+    for (size_t r = 0; r < n; ++r) {
+      image[r] *= static_cast<float>(std::max(0.0, 1.0 + sp.gain_nonuniformity * rng.Normal()));
+    }
+  }
+  if (!ccd && sp.read_noise_e > 0.0) {
+    for (size_t r = 0; r < n; ++r) image[r] += static_cast<float>(sp.read_noise_e * rng.Normal());
+  }
+  const double mean = std::max(1.0, electrons_per_pixel);
+  // X-ray spikes: isolated single pixels (no other spike in the 8 neighbours) at 10-100x the
+  // mean count.
+  std::vector<size_t> spikes;
+  for (int64_t s = 0; s < sp.xray_spikes; ++s) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const int i = static_cast<int>(rng.UniformInt(0, g.h - 1));
+      const int j = static_cast<int>(rng.UniformInt(0, g.w - 1));
+      bool isolated = true;
+      for (size_t q : spikes) {
+        const int qi = static_cast<int>(q / g.w);
+        const int qj = static_cast<int>(q % g.w);
+        if (std::abs(qi - i) <= 1 && std::abs(qj - j) <= 1) {
+          isolated = false;
+          break;
+        }
+      }
+      if (!isolated) continue;
+      const size_t r = static_cast<size_t>(i) * g.w + j;
+      image[r] = static_cast<float>(rng.Uniform(10.0, 100.0) * mean);
+      spikes.push_back(r);
+      break;
+    }
+  }
+  const auto hot = static_cast<int64_t>(std::llround(sp.hot_pixel_fraction * double(n)));
+  for (int64_t s = 0; s < hot; ++s) {
+    const auto r = static_cast<size_t>(rng.UniformInt(0, static_cast<int64_t>(n) - 1));
+    image[r] = static_cast<float>(rng.Uniform(5.0, 20.0) * mean);
+  }
+  const auto dead = static_cast<int64_t>(std::llround(sp.dead_pixel_fraction * double(n)));
+  for (int64_t s = 0; s < dead; ++s) {
+    image[static_cast<size_t>(rng.UniformInt(0, static_cast<int64_t>(n) - 1))] = 0.0f;
+  }
+}
+
+}  // namespace
+
 Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
   Sample out;
   out.params = params;
@@ -616,33 +1259,136 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
   const size_t n = static_cast<size_t>(h) * w;
   const size_t nh = static_cast<size_t>(h) * half_width_;
   const double pixel_a = 10.0 * sp.pixel_size_nm;  // nm -> A
+  const double fov_x_a = w * pixel_a;
+  const double fov_y_a = h * pixel_a;
+  const bool phase_field = sp.carbon_model == "phase_field";
+  // Position along a direction across the field, -1..1 at the corners (gradients).
+  const auto ramp = [&](double angle_deg) {
+    const double t = angle_deg * kPi / 180.0;
+    const double c = std::cos(t);
+    const double si = std::sin(t);
+    const double half = 0.5 * (std::fabs(c) * fov_x_a + std::fabs(si) * fov_y_a);
+    return [=](double x_a, double y_a) {
+      return ((x_a - 0.5 * fov_x_a) * c + (y_a - 0.5 * fov_y_a) * si) / half;
+    };
+  };
+  const auto carbon_ramp = ramp(sp.carbon_gradient_angle_deg);
+  const double hole_r_a = 10.0 * sp.hole_radius_nm;
+  const auto in_hole = [&](double x_a, double y_a) {
+    if (!(hole_r_a > 0.0)) return false;
+    return std::hypot(x_a - 10.0 * sp.hole_center_x_nm, y_a - 10.0 * sp.hole_center_y_nm) <
+           hole_r_a;
+  };
 
   // 1. Specimen: carbon film (periodic) and gold particles, with footprints.
   std::vector<Vec2> carbon;
-  {
+  if (!phase_field) {
     Rng carbon_rng(sp.seed, RngStream::kCarbon);
     std::vector<Vec3> atoms;
-    GenerateAmorphousCarbon(w * pixel_a, h * pixel_a, 10.0 * sp.carbon_thickness_nm, &carbon_rng,
-                            &atoms);
+    const double g = sp.carbon_thickness_gradient;
+    const double thickness_a = 10.0 * sp.carbon_thickness_nm;
+    // A thickness ramp: a slab at the largest thickness, thinned by position.
+    GenerateAmorphousCarbon(fov_x_a, fov_y_a, g > 0.0 ? thickness_a * (1.0 + g) : thickness_a,
+                            &carbon_rng, &atoms, sp.carbon_density_per_a3);
     carbon.reserve(atoms.size());
-    for (const Vec3& atom : atoms) carbon.push_back(Vec2{atom.x, atom.y});
+    for (const Vec3& atom : atoms) {
+      if (g > 0.0 && atom.z >= thickness_a * (1.0 + g * carbon_ramp(atom.x, atom.y))) continue;
+      carbon.push_back(Vec2{atom.x, atom.y});
+    }
+  }
+  // Graphitic fragments and contamination: extra carbon atoms (periodic like the film).
+  if (sp.graphitic_fraction > 0.0 || !sp.contamination.empty()) {
+    Rng extras(sp.seed, RngStream::kCarbonExtras);
+    std::vector<Vec2> more;
+    if (sp.graphitic_fraction > 0.0) {
+      // Mean fragment area: 3.5 nm long, 3.5 layers of 0.335 nm.
+      constexpr double kMeanFragmentAreaA2 = 35.0 * 3.5 * kGraphiteLayerSpacingA;
+      const auto fragments = static_cast<int64_t>(
+          std::llround(sp.graphitic_fraction * fov_x_a * fov_y_a / kMeanFragmentAreaA2));
+      for (int64_t i = 0; i < fragments; ++i) {
+        GraphiticFragment f;
+        f.center_a = Vec2{extras.Uniform() * fov_x_a, extras.Uniform() * fov_y_a};
+        f.angle_rad = extras.Uniform(0.0, kPi);
+        const double radius = extras.Uniform(15.0, 60.0);
+        f.curvature_radius_a = extras.Uniform() < 0.5 ? -radius : radius;
+        f.length_a = extras.Uniform(20.0, 50.0);
+        f.depth_a = extras.Uniform(8.0, 20.0);
+        f.layers = static_cast<int>(extras.UniformInt(2, 5));
+        AppendGraphiticFragmentAtomsA(f, &more);
+      }
+      sp.num_graphitic_fragments = fragments;
+    }
+    for (const SampleParams::ContaminationPatch& c : sp.contamination) {
+      const double radius_a = 10.0 * c.radius_nm;
+      const double top_a = 10.0 * c.thickness_nm;
+      if (!(radius_a > 0.0 && top_a > 0.0)) continue;
+      std::vector<Vec3> dome;
+      // Hydrocarbon: less dense than the film; a paraboloid dome, no lattice.
+      GenerateAmorphousCarbon(2.0 * radius_a, 2.0 * radius_a, top_a, &extras, &dome, 0.09);
+      for (const Vec3& atom : dome) {
+        const double dx = atom.x - radius_a;
+        const double dy = atom.y - radius_a;
+        const double rho2 = (dx * dx + dy * dy) / (radius_a * radius_a);
+        if (rho2 >= 1.0 || atom.z >= top_a * (1.0 - rho2)) continue;
+        more.push_back(Vec2{10.0 * c.center_x_nm + dx, 10.0 * c.center_y_nm + dy});
+      }
+    }
+    for (Vec2 a : more) {
+      a.x -= fov_x_a * std::floor(a.x / fov_x_a);
+      a.y -= fov_y_a * std::floor(a.y / fov_y_a);
+      carbon.push_back(a);
+    }
+  }
+  if (hole_r_a > 0.0) {
+    carbon.erase(std::remove_if(carbon.begin(), carbon.end(),
+                                [&](const Vec2& a) { return in_hole(a.x, a.y); }),
+                 carbon.end());
   }
   sp.num_carbon_atoms = static_cast<int64_t>(carbon.size());
   std::vector<Vec2> gold;
   out.instances = cv::Mat(h, w, CV_16UC1, cv::Scalar(0));
+  std::vector<std::vector<Vec2>> footprints;
   for (size_t i = 0; i < sp.particles.size(); ++i) {
     ParticleParams& particle = sp.particles[i];
+    const Morphology morphology = MorphologyOf(particle);
     const auto& b = particle.beam_direction;
     const Mat3 rotation = CrystalToLabRotation(Vec3{b[0], b[1], b[2]}, particle.rotation_deg);
     const auto& f = particle.lattice_offset;
+    const Vec2 center{10.0 * particle.center_x_nm, 10.0 * particle.center_y_nm};
     const std::vector<Vec3> atoms =
-        GoldParticleAtomsA(Vec2{10.0 * particle.center_x_nm, 10.0 * particle.center_y_nm},
-                           10.0 * particle.diameter_nm, rotation, Vec3{f[0], f[1], f[2]});
-    particle.num_atoms = static_cast<int64_t>(atoms.size());
+        morphology == Morphology::kSphere
+            ? GoldParticleAtomsA(center, 10.0 * particle.diameter_nm, rotation,
+                                 Vec3{f[0], f[1], f[2]})
+            : ParticleAtomsA(morphology, center, 10.0 * particle.diameter_nm, rotation,
+                             Vec3{f[0], f[1], f[2]});
+    std::vector<Vec2> footprint = morphology == Morphology::kSphere
+                                      ? FootprintPolygonA(atoms, kGoldAtomicRadiusA)
+                                      : FootprintPolygonExactA(atoms, kGoldAtomicRadiusA);
     particle.footprint_pixels =
-        RasterizeConvexPolygon(FootprintPolygonA(atoms, kGoldAtomicRadiusA), pixel_a,
-                               static_cast<uint16_t>(i + 1), &out.instances);
-    for (const Vec3& atom : atoms) gold.push_back(Vec2{atom.x, atom.y});
+        RasterizeConvexPolygon(footprint, pixel_a, static_cast<uint16_t>(i + 1), &out.instances);
+    int64_t imaged = 0;
+    for (const Vec3& atom : atoms) {
+      // Outside the field nothing is imaged (the cell is periodic: such atoms would wrap).
+      if (sp.particle_out_of_frame &&
+          !(atom.x >= 0.0 && atom.x < fov_x_a && atom.y >= 0.0 && atom.y < fov_y_a)) {
+        continue;
+      }
+      // Touching particles: where an earlier particle already is, the later one has no atoms.
+      if (sp.particles_touch) {
+        bool inside = false;
+        for (const std::vector<Vec2>& poly : footprints) {
+          if (InsideConvexPolygon(poly, Vec2{atom.x, atom.y})) {
+            inside = true;
+            break;
+          }
+        }
+        if (inside) continue;
+      }
+      gold.push_back(Vec2{atom.x, atom.y});
+      ++imaged;
+    }
+    particle.num_atoms = imaged;
+    if (sp.particles_touch) footprints.push_back(std::move(footprint));
   }
   // Plain loops and constructors rather than cv::MatExpr (Mat::zeros,
   // `instances > 0`), whose lazily initialised internals ThreadSanitizer
@@ -661,6 +1407,11 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
   ComplexBuffer spectrum = AllocComplex(nh);
   ComplexBuffer gold_spectrum = AllocComplex(nh);
   DepositBilinear(carbon, pixel_a, h, w, real.get());
+  const Grid grid{h, w, half_width_, plans_->r2c, plans_->c2r, nu2_half_.data()};
+  if (phase_field) {
+    AddPhaseFieldCarbon(sp, pixel_a, grid, ramp(sp.carbon_gradient_angle_deg), in_hole, real.get(),
+                        spectrum.get());
+  }
   fftwf_execute_dft_r2c(plans_->r2c, real.get(), spectrum.get());
   const bool has_gold = !gold.empty();
   if (has_gold) {
@@ -711,6 +1462,20 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
   if (sp.objective_aperture_mrad > 0.0) {
     k_max = std::min(k_max, 1e-3 * sp.objective_aperture_mrad / lambda);
   }
+  constexpr double kDeg = kPi / 180.0;
+  Aberrations ab;
+  ab.c1_a = defocus_a;
+  ab.c3_a = cs_a;
+  ab.a1_a = 10.0 * sp.a1_nm;
+  ab.a1_azimuth_rad = sp.a1_azimuth_deg * kDeg;
+  ab.a2_a = 10.0 * sp.a2_nm;
+  ab.a2_azimuth_rad = sp.a2_azimuth_deg * kDeg;
+  ab.b2_a = 10.0 * sp.b2_nm;
+  ab.b2_azimuth_rad = sp.b2_azimuth_deg * kDeg;
+  ab.tilt_x_rad = 1e-3 * sp.beam_tilt_x_mrad;
+  ab.tilt_y_rad = 1e-3 * sp.beam_tilt_y_mrad;
+  const bool anisotropic = ab.a1_a != 0.0 || ab.a2_a != 0.0 || ab.b2_a != 0.0 ||
+                           ab.tilt_x_rad != 0.0 || ab.tilt_y_rad != 0.0;
   const double k_max2_nu = k_max * k_max * pixel_a * pixel_a;  // in (cycles/pixel)^2
   const double inv_n = 1.0 / double(n);
   for (size_t idx = 0; idx < n; ++idx) {
@@ -720,7 +1485,14 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
       continue;
     }
     const double k = std::sqrt(nu2) / pixel_a;
-    const double chi = CtfPhase(k, lambda, defocus_a, cs_a);
+    double chi = 0.0;
+    if (anisotropic) {
+      const double kx = FftFrequency(static_cast<int>(idx % w), w) / pixel_a;
+      const double ky = FftFrequency(static_cast<int>(idx / w), h) / pixel_a;
+      chi = AberrationPhase(kx, ky, lambda, ab);
+    } else {
+      chi = CtfPhase(k, lambda, defocus_a, cs_a);
+    }
     const double envelope = TemporalEnvelope(k, lambda, focal_spread_a) *
                             SpatialEnvelope(k, lambda, defocus_a, cs_a, convergence_rad) * inv_n;
     const double hr = envelope * std::cos(chi);
@@ -736,7 +1508,12 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
   // 5. Detector: MTF on the expected intensity, then shot noise. The MTF acts
   // on the signal only, as for a counting detector, so the counts stay
   // Poisson distributed.
-  if (sp.mtf50_cycles_per_px > 0.0) {
+  const bool ccd = sp.detector_model == "scintillator_ccd";
+  const double drift_px = sp.drift_blur_nm / sp.pixel_size_nm;
+  const double drift_c = std::cos(sp.drift_angle_deg * kDeg);
+  const double drift_s = std::sin(sp.drift_angle_deg * kDeg);
+  const bool counting_mtf = sp.mtf50_cycles_per_px > 0.0 && !ccd;
+  if (counting_mtf && drift_px == 0.0) {
     fftwf_execute_dft_r2c(plans_->r2c, real.get(), spectrum.get());
     for (size_t idx = 0; idx < nh; ++idx) {
       const auto m = static_cast<float>(
@@ -745,6 +1522,29 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
       spectrum[idx][1] *= m;
     }
     fftwf_execute_dft_c2r(plans_->c2r, spectrum.get(), real.get());
+  } else if (counting_mtf || drift_px > 0.0) {
+    // Drift during the exposure: a box (linear motion) blur of drift_px pixels along the drift,
+    // transfer sinc(L nu_parallel), applied to the signal before noise.
+    fftwf_execute_dft_r2c(plans_->r2c, real.get(), spectrum.get());
+    for (size_t idx = 0; idx < nh; ++idx) {
+      const double fx = double(idx % half_width_) / w;
+      const double fy = FftFrequency(static_cast<int>(idx / half_width_), h);
+      double m = inv_n * Sinc(drift_px * (fx * drift_c + fy * drift_s));
+      if (counting_mtf) m *= DetectorMtf(std::sqrt(double(nu2_half_[idx])), sp.mtf50_cycles_per_px);
+      spectrum[idx][0] *= static_cast<float>(m);
+      spectrum[idx][1] *= static_cast<float>(m);
+    }
+    fftwf_execute_dft_c2r(plans_->c2r, spectrum.get(), real.get());
+  }
+  if (sp.illumination_gradient > 0.0) {
+    // Uneven illumination: a linear intensity ramp across the field.
+    const auto ill = ramp(sp.illumination_gradient_angle_deg);
+    for (int i = 0; i < h; ++i) {
+      for (int j = 0; j < w; ++j) {
+        real[static_cast<size_t>(i) * w + j] *= static_cast<float>(
+            1.0 + sp.illumination_gradient * ill((j + 0.5) * pixel_a, (i + 0.5) * pixel_a));
+      }
+    }
   }
   if (options_.keep_intermediates) out.intensity = cv::Mat(h, w, CV_32FC1, real.get()).clone();
 
@@ -752,11 +1552,16 @@ Sample HrtemSimulator::RenderValidated(const SampleParams& params) const {
   out.image.create(h, w, CV_32FC1);
   auto* image = out.image.ptr<float>(0);  // continuous: freshly allocated
   Rng noise(sp.seed, RngStream::kNoise);
-  for (size_t r = 0; r < n; ++r) {
-    const double expected = std::max(0.0, double(real[r])) * electrons_per_pixel;
-    image[r] =
-        sp.shot_noise ? static_cast<float>(noise.Poisson(expected)) : static_cast<float>(expected);
+  if (!ccd) {
+    for (size_t r = 0; r < n; ++r) {
+      const double expected = std::max(0.0, double(real[r])) * electrons_per_pixel;
+      image[r] = sp.shot_noise ? static_cast<float>(noise.Poisson(expected))
+                               : static_cast<float>(expected);
+    }
+  } else {
+    RenderScintillatorCcd(sp, grid, real.get(), electrons_per_pixel, &noise, spectrum.get(), image);
   }
+  ApplyDetectorDefects(sp, grid, ccd, electrons_per_pixel, spectrum.get(), real.get(), image);
   return out;
 }
 

@@ -70,6 +70,10 @@ struct ParticleParams {
   // along the crystal axes (drawn uniformly in [0, 1)^3; 0 = a site at the
   // centre). Varies which atoms form the surface.
   std::array<double, 3> lattice_offset = {0.0, 0.0, 0.0};
+  // "sphere" (the classic cut sphere), "truncated_octahedron", "decahedron" or "icosahedron"
+  // (sim/specimen.h). For the twinned shapes beam_direction is in the particle frame whose z is
+  // the 5-fold axis (a shared <110> of the segments): on zone "[110]" means down that axis.
+  std::string morphology = "sphere";
   // Filled in by rendering: number of Au atoms and of mask pixels.
   int64_t num_atoms = 0;
   int64_t footprint_pixels = 0;
@@ -99,6 +103,62 @@ struct SampleParams {
   bool shot_noise = true;
   std::vector<ParticleParams> particles;
   int64_t num_carbon_atoms = 0;  // filled in by rendering
+
+  // --- Domain randomisation: the values drawn for this image (all "off" by default). Lengths
+  // in nm, positions from the image's top-left corner, angles in degrees counter-clockwise
+  // from +x (columns) towards +y (rows).
+  // Content of the frame.
+  bool carbon_only = false;            // no particle at all
+  bool single_small_particle = false;  // one particle of 1.5-3 nm
+  bool particles_touch = false;        // particles placed in contact (masks merge)
+  bool particle_out_of_frame = false;  // one particle partly outside the field
+  // Carbon film.
+  std::string carbon_model = "random_atoms";  // or "phase_field" (held out)
+  double carbon_density_per_a3 = 0.11;
+  double carbon_thickness_gradient = 0.0;  // relative: thickness * (1 + g t), t in [-1, 1]
+  double carbon_gradient_angle_deg = 0.0;
+  double graphitic_fraction = 0.0;      // of the field's area covered by fragments
+  int64_t num_graphitic_fragments = 0;  // filled in by rendering
+  // Vacuum where the film is missing: a disk (a hole; a large disk whose rim crosses the field
+  // is a film edge). hole_radius_nm = 0: none.
+  std::string carbon_hole = "none";  // "none", "hole" or "edge"
+  double hole_center_x_nm = 0.0;
+  double hole_center_y_nm = 0.0;
+  double hole_radius_nm = 0.0;
+  // Hydrocarbon contamination: dome-shaped amorphous patches (no lattice) on the film.
+  struct ContaminationPatch {
+    double center_x_nm = 0.0;
+    double center_y_nm = 0.0;
+    double radius_nm = 0.0;
+    double thickness_nm = 0.0;  // at the centre
+  };
+  std::vector<ContaminationPatch> contamination;
+  // Illumination.
+  double illumination_gradient = 0.0;  // relative intensity ramp 1 + g t, t in [-1, 1]
+  double illumination_gradient_angle_deg = 0.0;
+  double beam_tilt_x_mrad = 0.0;
+  double beam_tilt_y_mrad = 0.0;
+  // Aberrations beyond defocus and Cs (hrtem_physics.h AberrationPhase).
+  double a1_nm = 0.0;
+  double a1_azimuth_deg = 0.0;
+  double a2_nm = 0.0;
+  double a2_azimuth_deg = 0.0;
+  double b2_nm = 0.0;
+  double b2_azimuth_deg = 0.0;
+  // Detector.
+  std::string detector_model = "counting";  // or "scintillator_ccd" (held out)
+  double gain_nonuniformity = 0.0;          // relative std of the per-pixel gain
+  double read_noise_e = 0.0;                // electrons/pixel (std)
+  double hot_pixel_fraction = 0.0;
+  double dead_pixel_fraction = 0.0;
+  int64_t xray_spikes = 0;
+  double drift_blur_nm = 0.0;
+  double drift_angle_deg = 0.0;
+  // Held-out scintillator CCD: point spread (pixels) and conversion-gain shape.
+  double ccd_psf_sigma_px = 0.0;
+  double ccd_tail_weight = 0.0;
+  double ccd_tail_length_px = 0.0;
+  double ccd_gain_shape = 0.0;  // gamma shape per electron (variance of gain = mean^2 / shape)
 
   // Electrons per pixel in vacuum: dose (e/A^2) * pixel area (A^2).
   double ElectronsPerPixel() const;
@@ -183,10 +243,10 @@ struct SimulatorOptions {
   // Probability of hydrocarbon contamination (thicker amorphous patches, no lattice).
   double contamination_probability = 0.0;
   // Frame content.
-  double carbon_only_fraction = 0.0;           // frames with no particle at all
+  double carbon_only_fraction = 0.0;            // frames with no particle at all
   double single_small_particle_fraction = 0.0;  // frames with one particle of 1.5-3 nm
-  double touching_fraction = 0.0;      // frames whose particles may touch (masks merge)
-  double out_of_frame_fraction = 0.0;  // frames with a particle partly outside the field
+  double touching_fraction = 0.0;               // frames whose particles may touch (masks merge)
+  double out_of_frame_fraction = 0.0;           // frames with a particle partly outside the field
   // Particle morphology: relative weights of sphere (cut from the lattice), truncated
   // octahedron, decahedron (5-fold twinned) and icosahedron (20-fold twinned). Default: spheres.
   std::array<double, 4> morphology_weights = {1.0, 0.0, 0.0, 0.0};
@@ -204,8 +264,8 @@ struct SimulatorOptions {
   double read_noise_max_e = 0.0;        // Gaussian read noise, electrons/pixel (std)
   double hot_pixel_fraction_max = 0.0;
   double dead_pixel_fraction_max = 0.0;
-  int xray_spikes_max = 0;              // isolated extreme pixels per frame, drawn in [0, max]
-  double drift_blur_max_nm = 0.0;       // linear motion blur length during the exposure
+  int xray_spikes_max = 0;         // isolated extreme pixels per frame, drawn in [0, max]
+  double drift_blur_max_nm = 0.0;  // linear motion blur length during the exposure
 
   // Also return the projected potential and noiseless intensity (tests).
   bool keep_intermediates = false;

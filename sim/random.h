@@ -20,6 +20,14 @@ enum class RngStream : uint64_t {
   kParticles = 2,   // particle count, sizes, positions, orientations
   kCarbon = 3,      // amorphous carbon atom positions
   kNoise = 4,       // shot noise
+  // Domain randomisation (sim/domain_randomization.h); unused, hence untouched, when every
+  // nuisance option is off, so the classic streams above never move.
+  kNuisance = 5,      // per-image nuisance values (carbon, content, optics, detector settings)
+  kContent = 6,       // small / out-of-frame particle sizes and positions
+  kMorphology = 7,    // per-particle morphology
+  kCarbonExtras = 8,  // graphitic fragments, contamination patches
+  kPhaseField = 9,    // held-out phase-field carbon
+  kDetector = 10,     // per-pixel detector defects and noise beyond Poisson (drawn last)
 };
 
 // One step of SplitMix64: a bijective 64-bit mixer. Returns the mixed value.

@@ -1,8 +1,10 @@
 #include "sim/specimen.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
+#include <unordered_map>
 
 #include "absl/status/status.h"
 #include "sim/hrtem_physics.h"
@@ -358,13 +360,13 @@ int64_t RasterizeConvexPolygon(const std::vector<Vec2>& polygon_a, double pixel_
 }
 
 void GenerateAmorphousCarbon(double width_a, double height_a, double thickness_a, Rng* rng,
-                             std::vector<Vec3>* atoms_a) {
+                             std::vector<Vec3>* atoms_a, double density_per_a3) {
   atoms_a->clear();
   if (!(thickness_a > 0.0)) return;
   const double dmin = kCarbonMinSpacingA;
   const double dmin2 = dmin * dmin;
   const auto target =
-      static_cast<int64_t>(std::llround(kCarbonDensityPerA3 * width_a * height_a * thickness_a));
+      static_cast<int64_t>(std::llround(density_per_a3 * width_a * height_a * thickness_a));
   // Cells at least dmin wide, so that any atom closer than dmin to a trial
   // position lies in one of the 27 neighbouring cells. x and y wrap around
   // (the FFT cell is periodic); z does not.
@@ -427,6 +429,391 @@ void GenerateAmorphousCarbon(double width_a, double height_a, double thickness_a
     head[cell] = static_cast<int32_t>(placed);
     atoms_a->push_back(Vec3{x, y, z});
     ++placed;
+  }
+}
+
+}  // namespace fringe::sim
+
+// --- Particle morphologies ---
+
+namespace fringe::sim {
+namespace {
+
+constexpr double kPiM = 3.14159265358979323846;
+constexpr double kReachPolyhedra = 1.35;
+// Atoms of a later twin segment closer than this to an earlier one are the same site on a
+// shared twin plane or axis (the fcc nearest-neighbour distance is 2.88 A).
+constexpr double kDuplicateDistanceA = 1.5;
+
+Vec3 Normalized(const Vec3& v) {
+  const double n = std::sqrt(v.x * v.x + v.y * v.y + v.z * v.z);
+  return Vec3{v.x / n, v.y / n, v.z / n};
+}
+
+Vec3 CrossV(const Vec3& a, const Vec3& b) {
+  return Vec3{a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x};
+}
+
+double Dot(const Vec3& a, const Vec3& b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
+
+// The rotation taking the orthonormal frame (c1, c2, c1 x c2) onto (p1, p2, p1 x p2).
+Mat3 FrameRotation(const Vec3& c1, const Vec3& c2, const Vec3& p1, const Vec3& p2) {
+  const Vec3 c3 = CrossV(c1, c2);
+  const Vec3 p3 = CrossV(p1, p2);
+  const Vec3 c[3] = {c1, c2, c3};
+  const Vec3 p[3] = {p1, p2, p3};
+  Mat3 m{};
+  const auto comp = [](const Vec3& v, int i) { return i == 0 ? v.x : (i == 1 ? v.y : v.z); };
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      double s = 0.0;
+      for (int k = 0; k < 3; ++k) s += comp(p[k], i) * comp(c[k], j);
+      m[3 * i + j] = s;
+    }
+  }
+  return m;
+}
+
+Vec3 Apply(const Mat3& m, const Vec3& v) {
+  return Vec3{m[0] * v.x + m[1] * v.y + m[2] * v.z, m[3] * v.x + m[4] * v.y + m[5] * v.z,
+              m[6] * v.x + m[7] * v.y + m[8] * v.z};
+}
+
+struct ShapeSite {
+  double key;     // gauge: the shape of size c holds the sites with key <= c
+  Vec3 particle;  // particle frame, relative to the centre (A)
+  int segment;
+};
+
+// One lattice segment: fcc sites (crystal frame a/2 (u, v, w) + shift) within `reach` of the
+// origin, kept when `keep(u, v, w, crystal position)` and keyed by `key(crystal position)`.
+template <typename Keep, typename Key>
+void AddSegmentSites(int segment, const Mat3& to_particle, const Vec3& shift, double reach,
+                     Keep keep, Key key, std::vector<ShapeSite>* sites) {
+  constexpr double a = kGoldLatticeConstantA;
+  const int n = static_cast<int>(std::ceil(2.0 * reach / a)) + 2;
+  const double reach2 = reach * reach + 1e-9;
+  for (int u = -n; u <= n; ++u) {
+    for (int v = -n; v <= n; ++v) {
+      for (int w = -n; w <= n; ++w) {
+        if (((u + v + w) & 1) != 0) continue;
+        const Vec3 c{0.5 * a * u + shift.x, 0.5 * a * v + shift.y, 0.5 * a * w + shift.z};
+        if (Dot(c, c) > reach2) continue;
+        if (!keep(u, v, w, c)) continue;
+        sites->push_back(ShapeSite{key(c), Apply(to_particle, c), segment});
+      }
+    }
+  }
+}
+
+// Removes sites of later segments within kDuplicateDistanceA of a kept site of an earlier one.
+void DropTwinDuplicates(std::vector<ShapeSite>* sites) {
+  std::stable_sort(sites->begin(), sites->end(),
+                   [](const ShapeSite& p, const ShapeSite& q) { return p.segment < q.segment; });
+  const double cell = kDuplicateDistanceA;
+  struct KeyHash {
+    size_t operator()(const std::array<int, 3>& k) const {
+      return (size_t(k[0]) * 73856093u) ^ (size_t(k[1]) * 19349663u) ^ (size_t(k[2]) * 83492791u);
+    }
+  };
+  std::unordered_map<std::array<int, 3>, std::vector<size_t>, KeyHash> grid;
+  std::vector<ShapeSite> kept;
+  kept.reserve(sites->size());
+  for (const ShapeSite& s : *sites) {
+    const std::array<int, 3> k = {static_cast<int>(std::floor(s.particle.x / cell)),
+                                  static_cast<int>(std::floor(s.particle.y / cell)),
+                                  static_cast<int>(std::floor(s.particle.z / cell))};
+    bool duplicate = false;
+    for (int dx = -1; dx <= 1 && !duplicate; ++dx) {
+      for (int dy = -1; dy <= 1 && !duplicate; ++dy) {
+        for (int dz = -1; dz <= 1 && !duplicate; ++dz) {
+          const auto it = grid.find({k[0] + dx, k[1] + dy, k[2] + dz});
+          if (it == grid.end()) continue;
+          for (size_t idx : it->second) {
+            const ShapeSite& o = kept[idx];
+            if (o.segment == s.segment) continue;
+            const double ddx = o.particle.x - s.particle.x;
+            const double ddy = o.particle.y - s.particle.y;
+            const double ddz = o.particle.z - s.particle.z;
+            if (ddx * ddx + ddy * ddy + ddz * ddz < cell * cell) {
+              duplicate = true;
+              break;
+            }
+          }
+        }
+      }
+    }
+    if (duplicate) continue;
+    grid[k].push_back(kept.size());
+    kept.push_back(s);
+  }
+  *sites = std::move(kept);
+}
+
+std::vector<ShapeSite> TruncatedOctahedronSites(double reach, const Vec3& offset) {
+  constexpr double a = kGoldLatticeConstantA;
+  const Vec3 shift{a * (offset.x - std::floor(offset.x)), a * (offset.y - std::floor(offset.y)),
+                   a * (offset.z - std::floor(offset.z))};
+  std::vector<ShapeSite> sites;
+  const Mat3 identity{1, 0, 0, 0, 1, 0, 0, 0, 1};
+  AddSegmentSites(
+      0, identity, shift, reach, [](int, int, int, const Vec3&) { return true; },
+      [](const Vec3& c) {
+        const double ax = std::fabs(c.x), ay = std::fabs(c.y), az = std::fabs(c.z);
+        // {100} faces at 2c, {111} faces at |x| + |y| + |z| = 3c.
+        return std::max(std::max(ax, std::max(ay, az)) / 2.0, (ax + ay + az) / 3.0);
+      },
+      &sites);
+  return sites;
+}
+
+std::vector<ShapeSite> DecahedronSites(double reach, std::vector<Mat3>* rotations) {
+  // Segment crystal frame: [110] along the particle's z (5-fold axis), [001] along the
+  // segment's bisector. The wedge between the twin planes (1-11) and (-111) holds [001].
+  const Vec3 axis = Normalized(Vec3{1, 1, 0});
+  const Vec3 bisector{0, 0, 1};
+  constexpr double kInoTruncation = 0.8;  // {100} facet at z_crystal = c / 0.8
+  std::vector<ShapeSite> sites;
+  for (int s = 0; s < 5; ++s) {
+    const double phi = 2.0 * kPiM * s / 5.0;
+    const Mat3 rot =
+        FrameRotation(axis, bisector, Vec3{0, 0, 1}, Vec3{std::cos(phi), std::sin(phi), 0});
+    rotations->push_back(rot);
+    AddSegmentSites(
+        s, rot, Vec3{}, reach,
+        [s](int u, int v, int w, const Vec3&) {
+          if (u - v + w < 0 || -u + v + w < 0) return false;
+          return s == 0 || !(w == 0 && u == v);  // the shared axis once
+        },
+        [](const Vec3& c) {
+          const double top = (c.x + c.y + c.z) / std::sqrt(3.0);
+          const double bottom = (-c.x - c.y + c.z) / std::sqrt(3.0);
+          return std::max(std::max(top, bottom), kInoTruncation * c.z);
+        },
+        &sites);
+  }
+  return sites;
+}
+
+std::vector<ShapeSite> IcosahedronSites(double reach, std::vector<Mat3>* rotations) {
+  const double g = 0.5 * (1.0 + std::sqrt(5.0));
+  std::vector<Vec3> verts;
+  for (double s1 : {-1.0, 1.0}) {
+    for (double s2 : {-1.0, 1.0}) {
+      verts.push_back(Vec3{0, s1, s2 * g});
+      verts.push_back(Vec3{s1, s2 * g, 0});
+      verts.push_back(Vec3{s2 * g, 0, s1});
+    }
+  }
+  // A vertex (5-fold axis) along the particle's z.
+  const Mat3 to_z = CrystalToLabRotation(Vec3{0, 1, g}, 0.0);
+  for (Vec3& v : verts) v = Normalized(Apply(to_z, v));
+  // Faces: vertex triples at the icosahedron's edge length (all pairwise dot = 1/sqrt(5)).
+  const double edge_dot = 1.0 / std::sqrt(5.0);
+  std::vector<std::array<int, 3>> faces;
+  for (int i = 0; i < 12; ++i) {
+    for (int j = i + 1; j < 12; ++j) {
+      if (std::fabs(Dot(verts[i], verts[j]) - edge_dot) > 1e-6) continue;
+      for (int k = j + 1; k < 12; ++k) {
+        if (std::fabs(Dot(verts[i], verts[k]) - edge_dot) > 1e-6) continue;
+        if (std::fabs(Dot(verts[j], verts[k]) - edge_dot) > 1e-6) continue;
+        faces.push_back({i, j, k});
+      }
+    }
+  }
+  // Segment crystal frame: the tetrahedron with its vertex at the centre, edges along [110],
+  // [101], [011] and outer face (111); [111] goes to the face normal, the projection of [110]
+  // onto the face towards one of the face's vertices.
+  const Vec3 c111 = Normalized(Vec3{1, 1, 1});
+  const Vec3 c_edge = Normalized(Vec3{1, 1, -2});
+  std::vector<ShapeSite> sites;
+  for (size_t f = 0; f < faces.size(); ++f) {
+    const Vec3& v1 = verts[faces[f][0]];
+    const Vec3& v2 = verts[faces[f][1]];
+    const Vec3& v3 = verts[faces[f][2]];
+    const Vec3 n = Normalized(Vec3{v1.x + v2.x + v3.x, v1.y + v2.y + v3.y, v1.z + v2.z + v3.z});
+    const double d = Dot(v1, n);
+    const Vec3 p1 = Normalized(Vec3{v1.x - d * n.x, v1.y - d * n.y, v1.z - d * n.z});
+    const Mat3 rot = FrameRotation(c111, c_edge, n, p1);
+    rotations->push_back(rot);
+    AddSegmentSites(
+        static_cast<int>(f), rot, Vec3{}, reach,
+        [](int u, int v, int w, const Vec3&) {
+          return u + v - w >= 0 && u - v + w >= 0 && -u + v + w >= 0;
+        },
+        [](const Vec3& c) { return (c.x + c.y + c.z) / std::sqrt(3.0); }, &sites);
+  }
+  return sites;
+}
+
+// The first atoms in gauge order whose footprint area best matches pi (d/2)^2 (binary search,
+// the hull only grows with the count).
+std::vector<Vec3> SelectByFootprint(std::vector<ShapeSite> sites, const Vec2& center_a,
+                                    double diameter_a, const Mat3& to_lab,
+                                    std::vector<int>* segments) {
+  if (sites.empty()) return {};
+  std::stable_sort(sites.begin(), sites.end(),
+                   [](const ShapeSite& p, const ShapeSite& q) { return p.key < q.key; });
+  std::vector<Vec3> lab(sites.size());
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const Vec3 r = Apply(to_lab, sites[i].particle);
+    lab[i] = Vec3{center_a.x + r.x, center_a.y + r.y, r.z};
+  }
+  struct Projected {
+    Vec2 p;
+    size_t rank;
+  };
+  std::vector<Projected> proj(sites.size());
+  for (size_t i = 0; i < sites.size(); ++i) proj[i] = Projected{Vec2{lab[i].x, lab[i].y}, i};
+  std::stable_sort(proj.begin(), proj.end(),
+                   [](const Projected& a, const Projected& b) { return LessXY(a.p, b.p); });
+  const double target_r = 0.5 * diameter_a;
+  const double r_atom = kGoldAtomicRadiusA;
+  std::vector<Vec2> scratch;
+  scratch.reserve(proj.size());
+  const auto radius_error = [&](size_t count) {
+    scratch.clear();
+    for (const Projected& a : proj) {
+      if (a.rank < count) scratch.push_back(a.p);
+    }
+    const std::vector<Vec2> hull = HullOfSorted(scratch);
+    const double area =
+        std::fabs(PolygonAreaA2(hull)) + Perimeter(hull) * r_atom + kPiM * r_atom * r_atom;
+    return std::sqrt(area / kPiM) - target_r;
+  };
+  size_t lo = 1;
+  size_t hi = sites.size();
+  size_t chosen = hi;
+  if (radius_error(hi) > 0.0) {
+    if (radius_error(lo) > 0.0) {
+      chosen = lo;
+    } else {
+      double lo_error = radius_error(lo);
+      double hi_error = radius_error(hi);
+      while (hi - lo > 1) {
+        const size_t mid = lo + (hi - lo) / 2;
+        const double e = radius_error(mid);
+        if (e <= 0.0) {
+          lo = mid;
+          lo_error = e;
+        } else {
+          hi = mid;
+          hi_error = e;
+        }
+      }
+      chosen = -lo_error <= hi_error ? lo : hi;
+    }
+  }
+  lab.resize(chosen);
+  if (segments != nullptr) {
+    segments->clear();
+    for (size_t i = 0; i < chosen; ++i) segments->push_back(sites[i].segment);
+  }
+  return lab;
+}
+
+}  // namespace
+
+const char* MorphologyName(Morphology morphology) {
+  switch (morphology) {
+    case Morphology::kSphere:
+      return "sphere";
+    case Morphology::kTruncatedOctahedron:
+      return "truncated_octahedron";
+    case Morphology::kDecahedron:
+      return "decahedron";
+    case Morphology::kIcosahedron:
+      return "icosahedron";
+  }
+  return "sphere";
+}
+
+absl::StatusOr<Morphology> ParseMorphology(std::string_view name) {
+  for (int m = 0; m < kNumMorphologies; ++m) {
+    if (name == MorphologyName(static_cast<Morphology>(m))) return static_cast<Morphology>(m);
+  }
+  return absl::InvalidArgumentError(
+      "morphology '" + std::string(name) +
+      "' is not one of sphere, truncated_octahedron, decahedron, icosahedron");
+}
+
+double MorphologyReach(Morphology morphology) {
+  return morphology == Morphology::kSphere ? 1.0 : kReachPolyhedra;
+}
+
+std::vector<Vec3> ParticleAtomsA(Morphology morphology, const Vec2& center_a, double diameter_a,
+                                 const Mat3& particle_to_lab, const Vec3& lattice_offset,
+                                 std::vector<int>* segments, std::vector<Mat3>* segment_rotations) {
+  std::vector<Mat3> rotations;
+  std::vector<ShapeSite> sites;
+  const double reach = MorphologyReach(morphology) * 0.5 * diameter_a;
+  switch (morphology) {
+    case Morphology::kSphere: {
+      std::vector<Vec3> atoms =
+          GoldParticleAtomsA(center_a, diameter_a, particle_to_lab, lattice_offset);
+      if (segments != nullptr) segments->assign(atoms.size(), 0);
+      if (segment_rotations != nullptr) *segment_rotations = {Mat3{1, 0, 0, 0, 1, 0, 0, 0, 1}};
+      return atoms;
+    }
+    case Morphology::kTruncatedOctahedron:
+      sites = TruncatedOctahedronSites(reach, lattice_offset);
+      rotations = {Mat3{1, 0, 0, 0, 1, 0, 0, 0, 1}};
+      break;
+    case Morphology::kDecahedron:
+      sites = DecahedronSites(reach, &rotations);
+      DropTwinDuplicates(&sites);
+      break;
+    case Morphology::kIcosahedron:
+      sites = IcosahedronSites(reach, &rotations);
+      DropTwinDuplicates(&sites);
+      break;
+  }
+  if (segment_rotations != nullptr) *segment_rotations = rotations;
+  return SelectByFootprint(std::move(sites), center_a, diameter_a, particle_to_lab, segments);
+}
+
+std::vector<Vec2> FootprintPolygonExactA(const std::vector<Vec3>& atoms, double atom_radius_a) {
+  if (atoms.empty()) return {};
+  std::vector<Vec2> points;
+  points.reserve(atoms.size());
+  for (const Vec3& atom : atoms) points.push_back(Vec2{atom.x, atom.y});
+  const std::vector<Vec2> core = ConvexHull(std::move(points));
+  if (atom_radius_a <= 0.0) return core;
+  constexpr int kCirclePoints = 32;
+  std::vector<Vec2> grown;
+  grown.reserve(core.size() * kCirclePoints);
+  for (const Vec2& p : core) {
+    for (int i = 0; i < kCirclePoints; ++i) {
+      const double t = 2.0 * kPiM * i / kCirclePoints;
+      grown.push_back(Vec2{p.x + atom_radius_a * std::cos(t), p.y + atom_radius_a * std::sin(t)});
+    }
+  }
+  return ConvexHull(std::move(grown));
+}
+
+void AppendGraphiticFragmentAtomsA(const GraphiticFragment& f, std::vector<Vec2>* atoms_a) {
+  constexpr double kPointSpacingA = 1.23;
+  constexpr double kGrapheneAtomsPerA2 = 0.382;
+  const int repeat =
+      std::max(1, static_cast<int>(std::lround(kGrapheneAtomsPerA2 * f.depth_a * kPointSpacingA)));
+  const Vec2 t{std::cos(f.angle_rad), std::sin(f.angle_rad)};
+  const Vec2 nrm{-t.y, t.x};
+  const double curvature = f.curvature_radius_a != 0.0 ? 1.0 / f.curvature_radius_a : 0.0;
+  const int points = std::max(1, static_cast<int>(f.length_a / kPointSpacingA));
+  for (int k = 0; k < f.layers; ++k) {
+    const double offset = (k - 0.5 * (f.layers - 1)) * kGraphiteLayerSpacingA;
+    for (int i = 0; i < points; ++i) {
+      const double u = (i - 0.5 * (points - 1)) * kPointSpacingA;
+      // Parabolic arc v = u^2 / (2R); the layers are offset along its local normal.
+      const double v = 0.5 * curvature * u * u;
+      const double slope = curvature * u;
+      const double norm = std::sqrt(1.0 + slope * slope);
+      const double nx = (-slope * t.x + nrm.x) / norm;
+      const double ny = (-slope * t.y + nrm.y) / norm;
+      const Vec2 p{f.center_a.x + u * t.x + v * nrm.x + offset * nx,
+                   f.center_a.y + u * t.y + v * nrm.y + offset * ny};
+      for (int r = 0; r < repeat; ++r) atoms_a->push_back(p);
+    }
   }
 }
 
