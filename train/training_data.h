@@ -72,8 +72,9 @@ absl::Status ValidateSyntheticDataConfig(const v1::SyntheticDataConfig& s, doubl
 // model pixel, in nm) at the bucket's smallest pixel size; a frame's bucket is drawn from its
 // seed and index (equal probability per bucket: piecewise log-uniform, uniform inside a bucket),
 // simulated, and resampled to the model's pixel size as the server would (PlanScale,
-// ResampleImage, ResampleMap > 0.5), then cropped to at most size x size from its top-left
-// corner region (centre crop). Thread-safe and deterministic in (seed, index).
+// ResampleImage, ResampleMap > 0.5), then centre-cropped to at most size x size (a bucket
+// whose frames may be served as they are, within the 2% native tolerance, is never smaller
+// than size). Thread-safe and deterministic in (seed, index).
 class ScaledSimulator {
  public:
   static absl::StatusOr<std::unique_ptr<ScaledSimulator>> Create(const v1::SyntheticDataConfig& s,
