@@ -27,8 +27,11 @@ std::optional<T> Optional(const Json& j, const char* key) {
 }
 
 Json SpectrumJson(const analysis::RadialSpectrum& s) {
-  return {{"frequency", s.frequency}, {"amplitude", s.amplitude}, {"count", s.count},
-          {"bin_width", s.bin_width}, {"unit", s.unit}};
+  return {{"frequency", s.frequency},
+          {"amplitude", s.amplitude},
+          {"count", s.count},
+          {"bin_width", s.bin_width},
+          {"unit", s.unit}};
 }
 
 analysis::RadialSpectrum SpectrumFromJson(const Json& j) {
@@ -112,7 +115,48 @@ Json ToJson(const CandidateResult& r) {
     j["relevance_spectrum"] = SpectrumJson(*r.relevance_spectrum);
     j["relevance_spectrum_std"] = r.relevance_spectrum_std;
   }
+  j["randomized"] = r.randomized;
+  j["factors_left_out"] = r.factors_left_out;
+  Json sets = Json::array();
+  for (const SetResult& s : r.sets) sets.push_back(ToJson(s));
+  j["evaluation_sets"] = sets;
   return j;
+}
+
+Json ToJson(const SetResult& r) {
+  return {{"set", r.set},
+          {"kind", r.kind},
+          {"status", r.status},
+          {"frames", r.frames},
+          {"labelled", r.labelled},
+          {"dice", r.dice},
+          {"precision", r.precision},
+          {"recall", r.recall},
+          {"pooled_dice", r.pooled_dice},
+          {"false_positive_area", r.false_positive_area},
+          {"max_false_positive_area", r.max_false_positive_area},
+          {"montages", r.montages}};
+}
+
+absl::StatusOr<SetResult> SetResultFromJson(const Json& j) {
+  SetResult r;
+  try {
+    r.set = j.at("set").get<std::string>();
+    r.kind = j.at("kind").get<std::string>();
+    r.status = j.at("status").get<std::string>();
+    r.frames = j.at("frames").get<int>();
+    r.labelled = j.at("labelled").get<bool>();
+    r.dice = j.at("dice").get<double>();
+    r.precision = j.at("precision").get<double>();
+    r.recall = j.at("recall").get<double>();
+    r.pooled_dice = j.at("pooled_dice").get<double>();
+    r.false_positive_area = j.at("false_positive_area").get<double>();
+    r.max_false_positive_area = j.at("max_false_positive_area").get<double>();
+    r.montages = j.at("montages").get<std::vector<std::string>>();
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("evaluation set result: ", e.what()));
+  }
+  return r;
 }
 
 absl::StatusOr<CandidateResult> CandidateResultFromJson(const Json& j) {
@@ -160,6 +204,17 @@ absl::StatusOr<CandidateResult> CandidateResultFromJson(const Json& j) {
       r.relevance_spectrum = SpectrumFromJson(j.at("relevance_spectrum"));
       r.relevance_spectrum_std = j.at("relevance_spectrum_std").get<std::vector<double>>();
     }
+    r.randomized = j.value("randomized", false);
+    if (j.contains("factors_left_out")) {
+      r.factors_left_out = j.at("factors_left_out").get<std::vector<std::string>>();
+    }
+    if (j.contains("evaluation_sets")) {
+      for (const Json& s : j.at("evaluation_sets")) {
+        auto set = SetResultFromJson(s);
+        if (!set.ok()) return set.status();
+        r.sets.push_back(*set);
+      }
+    }
   } catch (const Json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("candidate result: ", e.what()));
   }
@@ -205,20 +260,21 @@ void SummarizeFrames(const std::vector<FrameScore>& frames, CandidateResult* r) 
 std::string StudyMarkdown(const StudyContext& c, const std::vector<CandidateResult>& results) {
   std::string md = absl::StrCat("# ", c.title.empty() ? "Architecture study" : c.title, "\n\n");
   absl::StrAppend(&md, "Written by fringe-study. Reproduce with:\n\n```\n", c.command, "\n```\n\n");
-  absl::StrAppend(&md, "- Training budget: ",
-                  absl::StrFormat("%.1f", c.minutes_per_candidate),
+  absl::StrAppend(&md, "- Training budget: ", absl::StrFormat("%.1f", c.minutes_per_candidate),
                   " minutes of wall-clock time per candidate (validations included), same "
                   "data, augmentation and seeds; each ships its best validation step.\n");
   absl::StrAppend(&md, "- Held-out set: ", c.held_out, "\n");
   absl::StrAppend(&md, "- Machine: ", c.machine, "\n");
   if (!c.git_revision.empty()) absl::StrAppend(&md, "- Revision: ", c.git_revision, "\n");
   if (!c.date.empty()) absl::StrAppend(&md, "- Date: ", c.date, "\n");
-  absl::StrAppend(&md, "\n| candidate | architecture | parameters | GMAC/tile | RF px | RF nm | "
-                       "steps | train min | Dice | IoU | F1 | Dice ",
+  absl::StrAppend(&md,
+                  "\n| candidate | architecture | parameters | GMAC/tile | RF px | RF nm | "
+                  "steps | train min | Dice | IoU | F1 | Dice ",
                   DoseBinLabel(0), " | Dice ", DoseBinLabel(1), " | Dice ", DoseBinLabel(2),
                   " | CPU ms/tile | relevance Au-band contrast |\n");
-  absl::StrAppend(&md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-                       "---:|---:|\n");
+  absl::StrAppend(&md,
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+                  "---:|---:|\n");
   std::vector<const CandidateResult*> skipped;
   for (const CandidateResult& r : results) {
     if (!Done(r)) {
@@ -240,8 +296,9 @@ std::string StudyMarkdown(const StudyContext& c, const std::vector<CandidateResu
     absl::StrAppend(&md, " | ", Fixed(r.latency_ms, 1), " | ", Fixed(r.au_band_contrast, 2),
                     " |\n");
   }
-  absl::StrAppend(&md, "\nDice, IoU and F1 are means over the held-out frames (F1 equals Dice "
-                       "per frame). GMAC: multiply-accumulates (2 FLOPs each) of one ");
+  absl::StrAppend(&md,
+                  "\nDice, IoU and F1 are means over the held-out frames (F1 equals Dice "
+                  "per frame). GMAC: multiply-accumulates (2 FLOPs each) of one ");
   const int tile = results.empty() ? 0 : results.front().latency_tile;
   absl::StrAppend(&md, tile, "x", tile,
                   " tile, counted from the traced network. RF: receptive field (analytic, "
@@ -262,9 +319,10 @@ std::string StudyMarkdown(const StudyContext& c, const std::vector<CandidateResu
   for (const CandidateResult& r : results) {
     absl::StrAppend(&md, "- **", r.name, "**: ", r.description, "\n");
   }
-  absl::StrAppend(&md, "\nPlots: dice_vs_dose.png, dice_vs_receptive_field.png, "
-                       "relevance_spectra.png. Per-candidate details: candidates/<name>/"
-                       "result.json.\n");
+  absl::StrAppend(&md,
+                  "\nPlots: dice_vs_dose.png, dice_vs_receptive_field.png, "
+                  "relevance_spectra.png. Per-candidate details: candidates/<name>/"
+                  "result.json.\n");
   return md;
 }
 
@@ -280,22 +338,21 @@ std::string StudyCsv(const std::vector<CandidateResult>& results) {
   for (const CandidateResult& r : results) {
     const bool done = Done(r);
     auto num = [&](double v) { return done ? analysis::CsvNumber(v) : std::string(); };
-    absl::StrAppend(
-        &csv, analysis::CsvField(r.name), ",", analysis::CsvField(r.architecture), ",",
-        analysis::CsvField(r.status), ",", done ? absl::StrCat(r.parameters) : "", ",",
-        r.macs.has_value() ? absl::StrCat(*r.macs) : "", ",",
-        r.receptive_field_px.has_value() ? absl::StrCat(*r.receptive_field_px) : "", ",",
-        CsvOptional(r.receptive_field_nm), ",", done ? absl::StrCat(r.steps) : "", ",",
-        done ? absl::StrCat(r.best_step) : "", ",", num(r.training_seconds), ",",
-        num(r.best_validation_dice), ",", done ? absl::StrCat(r.frames) : "", ",", num(r.dice),
-        ",", num(r.iou), ",", num(r.f1), ",", num(r.precision), ",", num(r.recall), ",",
-        num(r.pooled_dice));
+    absl::StrAppend(&csv, analysis::CsvField(r.name), ",", analysis::CsvField(r.architecture), ",",
+                    analysis::CsvField(r.status), ",", done ? absl::StrCat(r.parameters) : "", ",",
+                    r.macs.has_value() ? absl::StrCat(*r.macs) : "", ",",
+                    r.receptive_field_px.has_value() ? absl::StrCat(*r.receptive_field_px) : "",
+                    ",", CsvOptional(r.receptive_field_nm), ",", done ? absl::StrCat(r.steps) : "",
+                    ",", done ? absl::StrCat(r.best_step) : "", ",", num(r.training_seconds), ",",
+                    num(r.best_validation_dice), ",", done ? absl::StrCat(r.frames) : "", ",",
+                    num(r.dice), ",", num(r.iou), ",", num(r.f1), ",", num(r.precision), ",",
+                    num(r.recall), ",", num(r.pooled_dice));
     for (int b = 0; b < kNumDoseBins; ++b) {
       absl::StrAppend(&csv, ",", CsvOptional(r.dice_by_dose[b]));
     }
-    absl::StrAppend(&csv, ",", CsvOptional(r.latency_ms), ",", done ? absl::StrCat(r.latency_tile) : "",
-                    ",", done ? absl::StrCat(r.threads) : "", ",", CsvOptional(r.au_band_contrast),
-                    "\n");
+    absl::StrAppend(
+        &csv, ",", CsvOptional(r.latency_ms), ",", done ? absl::StrCat(r.latency_tile) : "", ",",
+        done ? absl::StrCat(r.threads) : "", ",", CsvOptional(r.au_band_contrast), "\n");
   }
   return csv;
 }
@@ -367,14 +424,113 @@ cv::Mat RenderRelevanceSpectra(const StudyContext& c, const std::vector<Candidat
   for (const CandidateResult& r : results) {
     if (!r.spectrum_method.empty()) method = r.spectrum_method;
   }
-  return analysis::RenderSpectrumPlot(SpectrumCurves(c, results), 0,
-                                      absl::StrCat(method.empty() ? "relevance" : method,
-                                                   " relevance spectra per network"));
+  return analysis::RenderSpectrumPlot(
+      SpectrumCurves(c, results), 0,
+      absl::StrCat(method.empty() ? "relevance" : method, " relevance spectra per network"));
 }
 
 std::string RelevanceSpectraCsv(const StudyContext& c,
                                 const std::vector<CandidateResult>& results) {
   return analysis::FormatSpectrumCsv(SpectrumCurves(c, results));
+}
+
+namespace {
+
+const SetResult* FindSet(const CandidateResult& r, const std::string& set) {
+  for (const SetResult& s : r.sets) {
+    if (s.set == set) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const CandidateResult* MatrixReference(const std::vector<CandidateResult>& results) {
+  for (const CandidateResult& r : results) {
+    if (r.status == "done" && r.randomized && r.factors_left_out.empty()) return &r;
+  }
+  return nullptr;
+}
+
+std::optional<double> CostOfLeavingOut(const std::vector<CandidateResult>& results,
+                                       const CandidateResult& candidate, const std::string& set) {
+  const CandidateResult* reference = MatrixReference(results);
+  if (reference == nullptr || reference == &candidate || candidate.factors_left_out.empty() ||
+      !candidate.randomized) {
+    return std::nullopt;
+  }
+  const SetResult* mine = FindSet(candidate, set);
+  const SetResult* theirs = FindSet(*reference, set);
+  if (!mine || !theirs || mine->status != "done" || theirs->status != "done" || !mine->labelled ||
+      !theirs->labelled) {
+    return std::nullopt;
+  }
+  return theirs->dice - mine->dice;
+}
+
+std::string EvaluationSetsMarkdown(const std::vector<std::string>& set_order,
+                                   const std::vector<std::string>& set_descriptions,
+                                   const std::vector<CandidateResult>& results) {
+  if (set_order.empty()) return "";
+  std::string md = "\n## Evaluation sets\n\n";
+  const CandidateResult* reference = MatrixReference(results);
+  absl::StrAppend(&md, "Cost of leaving X out = Dice of ",
+                  reference ? absl::StrCat("`", reference->name, "`") : "the reference",
+                  " (every nuisance factor randomised) minus the Dice of the candidate trained "
+                  "without factor X, on the same set (positive: the factor helps there). False-"
+                  "positive area: share of the scored pixels marked particle that are background "
+                  "in truth (on frames without gold: every marked pixel).\n");
+  for (size_t i = 0; i < set_order.size(); ++i) {
+    const std::string& set = set_order[i];
+    absl::StrAppend(&md, "\n### ", set, "\n\n",
+                    i < set_descriptions.size() ? set_descriptions[i] : "", "\n\n");
+    absl::StrAppend(&md,
+                    "| candidate | left out | frames | Dice | precision | recall | pooled Dice | "
+                    "FP area (mean) | FP area (worst frame) | cost of leaving X out | note |\n"
+                    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    for (const CandidateResult& r : results) {
+      const SetResult* s = FindSet(r, set);
+      const std::string left =
+          !r.randomized
+              ? "(not randomised)"
+              : (r.factors_left_out.empty() ? "-" : absl::StrJoin(r.factors_left_out, "+"));
+      if (s == nullptr || s->status != "done") {
+        absl::StrAppend(&md, "| ", r.name, " | ", left, " |  |  |  |  |  |  |  |  | ",
+                        s ? s->status : r.status, " |\n");
+        continue;
+      }
+      auto num = [&](double v) { return s->labelled ? absl::StrFormat("%.3f", v) : "n/a"; };
+      const std::optional<double> cost = CostOfLeavingOut(results, r, set);
+      absl::StrAppend(&md, "| ", r.name, " | ", left, " | ", s->frames, " | ", num(s->dice), " | ",
+                      num(s->precision), " | ", num(s->recall), " | ", num(s->pooled_dice), " | ",
+                      absl::StrFormat("%.4f", s->false_positive_area), " | ",
+                      absl::StrFormat("%.4f", s->max_false_positive_area), " | ",
+                      cost ? absl::StrFormat("%+.3f", *cost) : "", " | ",
+                      s->montages.empty() ? "" : absl::StrJoin(s->montages, ", "), " |\n");
+    }
+  }
+  return md;
+}
+
+std::string EvaluationSetsCsv(const std::vector<CandidateResult>& results) {
+  std::string csv =
+      "candidate,set,kind,status,frames,dice,precision,recall,pooled_dice,false_positive_area,"
+      "max_false_positive_area,factors_left_out,cost_of_leaving_out\n";
+  for (const CandidateResult& r : results) {
+    for (const SetResult& s : r.sets) {
+      const std::optional<double> cost = CostOfLeavingOut(results, r, s.set);
+      auto num = [&](double v) { return s.labelled ? absl::StrFormat("%.6g", v) : ""; };
+      std::string status = s.status;
+      std::replace(status.begin(), status.end(), ',', ';');
+      absl::StrAppend(&csv, r.name, ",", s.set, ",", s.kind, ",", status, ",", s.frames, ",",
+                      num(s.dice), ",", num(s.precision), ",", num(s.recall), ",",
+                      num(s.pooled_dice), ",", absl::StrFormat("%.6g", s.false_positive_area), ",",
+                      absl::StrFormat("%.6g", s.max_false_positive_area), ",",
+                      r.randomized ? absl::StrJoin(r.factors_left_out, "+") : "not-randomised", ",",
+                      cost ? absl::StrFormat("%.6g", *cost) : "", "\n");
+    }
+  }
+  return csv;
 }
 
 }  // namespace fringe::study

@@ -20,6 +20,25 @@
 
 namespace fringe::study {
 
+// One candidate on one named evaluation set (StudyConfig.evaluation_sets).
+struct SetResult {
+  std::string set;
+  std::string kind;             // "synthetic", "labelled", "unlabelled".
+  std::string status = "done";  // Or "skipped: ..." (an optional set that is absent).
+  int frames = 0;
+  // Labelled sets (synthetic and folders): means over frames and pooled Dice.
+  bool labelled = true;
+  double dice = 0, precision = 0, recall = 0, pooled_dice = 0;
+  // Every set: the share of all scored pixels that are marked particle but are background in
+  // truth (unlabelled sets with expect_no_particles: every marked pixel), mean over frames.
+  double false_positive_area = 0;
+  double max_false_positive_area = 0;  // The worst frame.
+  std::vector<std::string> montages;   // PNG files, relative to the study's folder.
+};
+
+nlohmann::json ToJson(const SetResult& result);
+absl::StatusOr<SetResult> SetResultFromJson(const nlohmann::json& json);
+
 struct CandidateResult {
   std::string name;
   std::string description;
@@ -56,6 +75,12 @@ struct CandidateResult {
   int spectrum_frames = 0;
   std::optional<double> au_band_contrast;  // SpectrumSummary.au_band_contrast of the mean.
   std::string spectrum_method;
+
+  // Robustness study: how the candidate's training data was randomised, and its results on
+  // the named evaluation sets.
+  bool randomized = false;
+  std::vector<std::string> factors_left_out;
+  std::vector<SetResult> sets;
 };
 
 nlohmann::json ToJson(const CandidateResult& result);
@@ -72,10 +97,10 @@ void SummarizeFrames(const std::vector<FrameScore>& frames, CandidateResult* res
 // Everything the report states besides the candidates.
 struct StudyContext {
   std::string title;
-  std::string command;          // The exact command that produced the run.
+  std::string command;  // The exact command that produced the run.
   double minutes_per_candidate = 0;
-  std::string held_out;         // One line: how many frames, sizes, doses, seed.
-  std::string machine;          // e.g. "2 CPU cores, LibTorch intra-op threads 2".
+  std::string held_out;  // One line: how many frames, sizes, doses, seed.
+  std::string machine;   // e.g. "2 CPU cores, LibTorch intra-op threads 2".
   std::string git_revision;
   std::string date;
   // Spectrum of the explained input frames (for the spectra plot); optional.
@@ -83,6 +108,22 @@ struct StudyContext {
 };
 
 std::string StudyMarkdown(const StudyContext& context, const std::vector<CandidateResult>& results);
+
+// The evaluation-set tables (one per set, in `set_order`; `set_descriptions` one line each),
+// with the held-out-physics matrix column "cost of leaving X out" = Dice of the reference
+// (randomized, nothing left out) minus the candidate's Dice on that set. Empty without sets.
+std::string EvaluationSetsMarkdown(const std::vector<std::string>& set_order,
+                                   const std::vector<std::string>& set_descriptions,
+                                   const std::vector<CandidateResult>& results);
+// Long form: candidate,set,kind,status,frames,dice,precision,recall,pooled_dice,
+// false_positive_area,max_false_positive_area,factors_left_out,cost_of_leaving_out.
+std::string EvaluationSetsCsv(const std::vector<CandidateResult>& results);
+// The reference of the matrix (randomized, nothing left out, done), if any.
+const CandidateResult* MatrixReference(const std::vector<CandidateResult>& results);
+// Reference Dice minus the candidate's on `set`; empty when either has no Dice there, the
+// candidate is the reference or leaves nothing out.
+std::optional<double> CostOfLeavingOut(const std::vector<CandidateResult>& results,
+                                       const CandidateResult& candidate, const std::string& set);
 std::string StudyCsv(const std::vector<CandidateResult>& results);
 
 // Mean Dice per dose interval (edges in e/A^2) and candidate, x at the interval's geometric

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <random>
 #include <set>
 #include <thread>
@@ -18,9 +19,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "analysis/relevance_spectrum.h"
+#include "common/frame_stats.h"
+#include "common/pixel_scale.h"
 #include "common/progress_bar.h"
 #include "common/sha256.h"
 #include "data/image_io.h"
+#include "data/labelled_dataset.h"
 #include "models/attribution/attribution.h"
 #include "models/frame_segmenter.h"
 #include "models/mac_count.h"
@@ -71,9 +75,8 @@ absl::Status WritePng(const fs::path& path, const cv::Mat& image) {
   if (!cv::imencode(".png", image, png)) {
     return absl::InternalError(absl::StrCat("cannot encode ", path.string()));
   }
-  return data::WriteFileAtomically(path.string(),
-                                    std::string_view(reinterpret_cast<const char*>(png.data()),
-                                                     png.size()));
+  return data::WriteFileAtomically(
+      path.string(), std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
 std::string Now() {
@@ -117,7 +120,9 @@ std::string Fingerprint(const v1::StudyConfig& study, const v1::StudyCandidate& 
   t.clear_output_repository();  // The same study moved to another folder stays the same.
   t.clear_checkpoint_dir();
   v1::HeldOutSet h = study.held_out();
-  return Sha256Hex(absl::StrCat(TextOf(t), "|", TextOf(h), "|", study.latency_tile(), "|",
+  std::string sets;
+  for (const v1::EvaluationSet& e : study.evaluation_sets()) absl::StrAppend(&sets, TextOf(e), "|");
+  return Sha256Hex(absl::StrCat(TextOf(t), "|", TextOf(h), "|", sets, study.latency_tile(), "|",
                                 study.spectrum_images(), "|", study.spectrum_method(), "|",
                                 candidate.untrained()));
 }
@@ -242,8 +247,233 @@ double PixelSizeOf(const ValidationImage& v, const v1::ModelConfig& config) {
   return v.pixel_size_nm.value_or(config.pixel_size_nm() > 0 ? config.pixel_size_nm() : 0.0225);
 }
 
+// One evaluation set, loaded once for all candidates.
+struct PreparedSet {
+  v1::EvaluationSet config;
+  std::string kind;         // "synthetic", "labelled", "unlabelled".
+  std::string description;  // One line for the report.
+  std::string skipped;      // Non-empty: why the set is not evaluated (optional and absent).
+  std::vector<ValidationImage> frames;  // Synthetic and labelled: standardised, with masks.
+  struct Raw {
+    cv::Mat pixels;            // CV_32F as read.
+    double pixel_size_nm = 0;  // 0 = unknown (served as is).
+    std::string name;
+  };
+  std::vector<Raw> raw;  // Unlabelled frames.
+};
+
+absl::StatusOr<std::vector<PreparedSet>> PrepareSets(const v1::StudyConfig& study) {
+  std::vector<PreparedSet> sets;
+  const double model_pixel = study.base().model().pixel_size_nm();
+  for (const v1::EvaluationSet& e : study.evaluation_sets()) {
+    PreparedSet p;
+    p.config = e;
+    if (e.has_synthetic()) {
+      p.kind = "synthetic";
+      const v1::HeldOutSet& h = e.synthetic();
+      const v1::SyntheticDataConfig s =
+          h.has_synthetic() ? h.synthetic() : study.base().synthetic();
+      auto simulator = ScaledSimulator::Create(s, h.size(), model_pixel);
+      if (!simulator.ok()) {
+        return absl::Status(
+            simulator.status().code(),
+            absl::StrCat("evaluation set ", e.name(), ": ", simulator.status().message()));
+      }
+      for (int i = 0; i < h.images(); ++i) {
+        const ScaledSimulator::Frame f = (*simulator)->Generate(h.seed(), i);
+        p.frames.push_back({StandardiseFrame(f.image), f.mask, f.params.dose_e_per_a2,
+                            absl::StrCat(e.name(), "_", i), f.pixel_size_nm});
+      }
+      std::string physics = s.held_out_generator() ? "held-out generator (phase-field carbon, "
+                                                     "scintillator CCD)"
+                            : s.randomize()
+                                ? (s.randomize_without().empty()
+                                       ? std::string("all nuisance factors randomised")
+                                       : absl::StrCat("randomised without ",
+                                                      absl::StrJoin(s.randomize_without(), ", ")))
+                                : std::string("classic fringe-sim");
+      p.description = absl::StrFormat(
+          "%d simulated frames of %dx%d px (seed %d), %s, %s", h.images(), h.size(), h.size(),
+          h.seed(), physics,
+          s.scale_pixel_max_nm() > 0
+              ? absl::StrFormat("simulated at %g-%g nm/px and resampled to %g nm/px as served",
+                                s.scale_pixel_min_nm(), s.scale_pixel_max_nm(), model_pixel)
+              : std::string("at the simulator's pixel sizes, served as they are"));
+    } else if (!e.labelled_folder().empty()) {
+      p.kind = "labelled";
+      if (!fs::exists(e.labelled_folder()) && e.optional()) {
+        p.skipped = absl::StrCat("skipped: ", e.labelled_folder(), " is not on this machine");
+      } else {
+        auto dataset = data::LabelledDataset::Open(e.labelled_folder());
+        if (!dataset.ok()) {
+          return absl::Status(
+              dataset.status().code(),
+              absl::StrCat("evaluation set ", e.name(), ": ", dataset.status().message()));
+        }
+        for (const data::DatasetItem& item : dataset->items()) {
+          auto loaded = dataset->Load(item);
+          if (!loaded.ok()) return loaded.status();
+          cv::Mat pixels;
+          loaded->first.pixels.convertTo(pixels, CV_32F);
+          p.frames.push_back({StandardiseFrame(pixels), loaded->second, item.dose, item.stem,
+                              loaded->first.pixel_size_nm});
+        }
+      }
+      p.description = absl::StrCat("labelled folder ", e.labelled_folder(), " (", p.frames.size(),
+                                   " frames, served as they are: no pixel size is resampled)");
+    } else {
+      p.kind = "unlabelled";
+      std::vector<std::string> names;
+      for (const v1::UnlabelledFile& f : e.unlabelled().files()) {
+        if (!fs::exists(f.path()) && e.optional()) {
+          p.skipped = absl::StrCat("skipped: ", f.path(), " is not on this machine");
+          break;
+        }
+        auto image = data::ReadImage(f.path());
+        if (!image.ok()) {
+          return absl::Status(image.status().code(), absl::StrCat("evaluation set ", e.name(), ": ",
+                                                                  image.status().message()));
+        }
+        PreparedSet::Raw r;
+        image->pixels.convertTo(r.pixels, CV_32F);
+        r.pixel_size_nm =
+            f.pixel_size_nm() > 0 ? f.pixel_size_nm() : image->pixel_size_nm.value_or(0.0);
+        r.name = fs::path(f.path()).stem().string();
+        names.push_back(absl::StrFormat("%s (%dx%d px, %s)", fs::path(f.path()).filename().string(),
+                                        r.pixels.cols, r.pixels.rows,
+                                        r.pixel_size_nm > 0
+                                            ? absl::StrFormat("%g nm/px", r.pixel_size_nm)
+                                            : std::string("pixel size unknown")));
+        p.raw.push_back(std::move(r));
+      }
+      if (!p.skipped.empty()) p.raw.clear();
+      p.description = absl::StrCat(
+          "real frames without gold (every marked pixel is a false positive), resampled to the "
+          "model's pixel size as the server does: ",
+          names.empty() ? std::string("none") : absl::StrJoin(names, "; "));
+    }
+    if (!p.skipped.empty()) p.description = absl::StrCat(p.description, "; ", p.skipped);
+    sets.push_back(std::move(p));
+  }
+  return sets;
+}
+
+// 8-bit display of a frame (1st-99th percentile stretch) beside it with the mask in red.
+cv::Mat Montage(const cv::Mat& frame, const cv::Mat& mask) {
+  cv::Mat sorted = frame.reshape(1, 1).clone();
+  cv::sort(sorted, sorted, cv::SORT_ASCENDING);
+  const float lo = sorted.at<float>(0, sorted.cols / 100);
+  const float hi = sorted.at<float>(0, sorted.cols - 1 - sorted.cols / 100);
+  cv::Mat grey;
+  frame.convertTo(grey, CV_8U, 255.0 / std::max(1e-6f, hi - lo),
+                  -lo * 255.0 / std::max(1e-6f, hi - lo));
+  cv::Mat left, right;
+  cv::cvtColor(grey, left, cv::COLOR_GRAY2BGR);
+  right = left.clone();
+  right.setTo(cv::Scalar(0, 0, 255), mask != 0);
+  cv::addWeighted(left, 0.5, right, 0.5, 0, right);
+  cv::Mat out;
+  cv::hconcat(left, right, out);
+  const int side = std::max(out.rows, out.cols);
+  if (side > 1600) cv::resize(out, out, cv::Size(), 1600.0 / side, 1600.0 / side, cv::INTER_AREA);
+  return out;
+}
+
+absl::Status EvaluateSets(const Segmenter& segmenter, const v1::ModelConfig& config,
+                          const std::vector<PreparedSet>& sets, const fs::path& out, bool quiet,
+                          CandidateResult* r) {
+  FrameSegmenterOptions seg;
+  seg.tile_size = config.tile_size() > 0 ? config.tile_size() : 512;
+  seg.tile_margin = config.tile_margin();
+  r->sets.clear();
+  for (const PreparedSet& p : sets) {
+    SetResult s;
+    s.set = p.config.name();
+    s.kind = p.kind;
+    if (!p.skipped.empty()) {
+      s.status = p.skipped;
+      r->sets.push_back(s);
+      continue;
+    }
+    const int montages = p.config.montage_frames() > 0 ? p.config.montage_frames()
+                         : p.kind == "unlabelled"      ? 1 << 30
+                                                       : 0;
+    auto save_montage = [&](const cv::Mat& frame, const cv::Mat& mask,
+                            const std::string& name) -> absl::Status {
+      const std::string rel =
+          absl::StrCat("evaluation/", p.config.name(), "/", r->name, "_", name, ".png");
+      std::error_code ec;
+      fs::create_directories((out / rel).parent_path(), ec);
+      if (absl::Status st = WritePng(out / rel, Montage(frame, mask)); !st.ok()) return st;
+      s.montages.push_back(rel);
+      return absl::OkStatus();
+    };
+    double fp_sum = 0;
+    ProgressBar bar(absl::StrCat("  ", p.config.name()),
+                    quiet ? 0 : static_cast<int64_t>(p.frames.size() + p.raw.size()));
+    int done = 0;
+    if (p.kind != "unlabelled") {
+      std::vector<FrameScore> scores;
+      for (const ValidationImage& v : p.frames) {
+        auto seg_out = SegmentFrame(segmenter, v.image, seg);
+        if (!seg_out.ok()) return seg_out.status();
+        const ConfusionCounts c = CountConfusion(seg_out->mask, v.mask);
+        scores.push_back({v.dose, c});
+        const double fp =
+            static_cast<double>(c.false_positive) / std::max<size_t>(1, v.mask.total());
+        fp_sum += fp;
+        s.max_false_positive_area = std::max(s.max_false_positive_area, fp);
+        if (done < montages) {
+          if (absl::Status st = save_montage(v.image, seg_out->mask, v.name); !st.ok()) return st;
+        }
+        ++done;
+        if (!quiet) bar.Update(done);
+      }
+      CandidateResult tmp;
+      SummarizeFrames(scores, &tmp);
+      s.frames = tmp.frames;
+      s.dice = tmp.dice;
+      s.precision = tmp.precision;
+      s.recall = tmp.recall;
+      s.pooled_dice = tmp.pooled_dice;
+    } else {
+      s.labelled = false;
+      for (const PreparedSet::Raw& raw : p.raw) {
+        // Exactly the server's path: resample to the model's pixel size, standardise over the
+        // frame, segment, probabilities back to the frame's size, argmax there.
+        const ScalePlan plan =
+            PlanScale(raw.pixels.size(), PixelSize{raw.pixel_size_nm, raw.pixel_size_nm},
+                      config.pixel_size_nm());
+        auto seg_out = SegmentFrame(segmenter, ToModelScale(raw.pixels, plan), seg);
+        if (!seg_out.ok()) return seg_out.status();
+        cv::Mat mask = seg_out->mask;
+        if (plan.resampled() && seg_out->class_probabilities.size() >= 2) {
+          const cv::Mat p0 = ToFrameScale(seg_out->class_probabilities[0], plan);
+          const cv::Mat p1 = ToFrameScale(seg_out->class_probabilities[1], plan);
+          mask = cv::Mat(p1 > p0) / 255;
+        }
+        const double fp = static_cast<double>(cv::countNonZero(mask)) / mask.total();
+        fp_sum += fp;
+        s.max_false_positive_area = std::max(s.max_false_positive_area, fp);
+        ++s.frames;
+        if (s.frames <= montages) {
+          if (absl::Status st = save_montage(raw.pixels, mask, raw.name); !st.ok()) return st;
+        }
+        ++done;
+        if (!quiet) bar.Update(done);
+      }
+    }
+    if (!quiet) bar.Finish();
+    const int n = static_cast<int>(p.frames.size() + p.raw.size());
+    s.false_positive_area = n > 0 ? fp_sum / n : 0;
+    r->sets.push_back(s);
+  }
+  return absl::OkStatus();
+}
+
 // Evaluates one version on the held-out frames: quality, cost and relevance spectra.
 absl::Status Evaluate(const v1::StudyConfig& study, const std::vector<ValidationImage>& held_out,
+                      const std::vector<PreparedSet>& sets, const fs::path& out,
                       const Progress& progress, bool quiet, CandidateResult* r) {
   auto config = LoadModelConfig((fs::path(r->version_dir) / "config.pbtxt").string());
   if (!config.ok()) return config.status();
@@ -283,6 +513,7 @@ absl::Status Evaluate(const v1::StudyConfig& study, const std::vector<Validation
   }
   if (!quiet) bar.Finish();
   SummarizeFrames(scores, r);
+  if (absl::Status s = EvaluateSets(segmenter, *config, sets, out, quiet, r); !s.ok()) return s;
 
   // Relevance spectra: what each network looks at, in Fourier space.
   r->spectrum_method = study.spectrum_method();
@@ -370,7 +601,16 @@ absl::Status MeasureLatencies(const v1::StudyConfig& study, std::vector<Candidat
 
 absl::Status WriteReport(const v1::StudyConfig& study, const StudyOptions& options,
                          const std::vector<ValidationImage>& held_out,
+                         const std::vector<PreparedSet>& sets,
                          const std::vector<CandidateResult>& results) {
+  std::vector<std::string> set_order, set_descriptions;
+  Json set_json = Json::array();
+  for (const PreparedSet& p : sets) {
+    set_order.push_back(p.config.name());
+    set_descriptions.push_back(p.description);
+    set_json.push_back(
+        {{"name", p.config.name()}, {"kind", p.kind}, {"description", p.description}});
+  }
   const fs::path out(options.out_dir);
   StudyContext c;
   c.title = study.title();
@@ -393,8 +633,8 @@ absl::Status WriteReport(const v1::StudyConfig& study, const StudyOptions& optio
     const double bin_width = SpectrumBinWidth(study);
     const int n = std::min<int>(study.spectrum_images(), static_cast<int>(held_out.size()));
     for (int i = 0; i < n; ++i) {
-      spectra.push_back(Spectrum(held_out[i].image,
-                                 held_out[i].pixel_size_nm.value_or(0.0225), bin_width));
+      spectra.push_back(
+          Spectrum(held_out[i].image, held_out[i].pixel_size_nm.value_or(0.0225), bin_width));
     }
     if (!spectra.empty()) c.input_spectrum = analysis::AverageSpectra(spectra);
   }
@@ -402,12 +642,21 @@ absl::Status WriteReport(const v1::StudyConfig& study, const StudyOptions& optio
   for (const CandidateResult& r : results) all.push_back(ToJson(r));
   const std::vector<double> dose_edges = {20, 50, 100, 200, 300, 600, 1000, 2000};
   for (absl::Status s : {
-           data::WriteFileAtomically((out / "study.md").string(), StudyMarkdown(c, results)),
+           data::WriteFileAtomically(
+               (out / "study.md").string(),
+               StudyMarkdown(c, results) +
+                   EvaluationSetsMarkdown(set_order, set_descriptions, results)),
            data::WriteFileAtomically((out / "study.csv").string(), StudyCsv(results)),
-           WriteJson(out / "study.json",
-                     {{"title", c.title}, {"command", c.command}, {"held_out", c.held_out},
-                      {"minutes_per_candidate", c.minutes_per_candidate},
-                      {"machine", c.machine}, {"date", c.date}, {"candidates", all}}),
+           data::WriteFileAtomically((out / "evaluation_sets.csv").string(),
+                                     EvaluationSetsCsv(results)),
+           WriteJson(out / "study.json", {{"title", c.title},
+                                          {"command", c.command},
+                                          {"held_out", c.held_out},
+                                          {"minutes_per_candidate", c.minutes_per_candidate},
+                                          {"machine", c.machine},
+                                          {"date", c.date},
+                                          {"evaluation_sets", set_json},
+                                          {"candidates", all}}),
            WritePng(out / "dice_vs_dose.png", RenderDiceVsDose(results, dose_edges)),
            WritePng(out / "dice_vs_receptive_field.png", RenderDiceVsReceptiveField(results)),
        }) {
@@ -416,7 +665,8 @@ absl::Status WriteReport(const v1::StudyConfig& study, const StudyOptions& optio
   bool any_spectrum = false;
   for (const CandidateResult& r : results) any_spectrum |= r.relevance_spectrum.has_value();
   if (any_spectrum) {
-    if (absl::Status s = WritePng(out / "relevance_spectra.png", RenderRelevanceSpectra(c, results));
+    if (absl::Status s =
+            WritePng(out / "relevance_spectra.png", RenderRelevanceSpectra(c, results));
         !s.ok()) {
       return s;
     }
@@ -456,6 +706,44 @@ absl::StatusOr<v1::StudyConfig> ParseStudyConfig(const std::string& text) {
     return absl::InvalidArgumentError(absl::StrCat(
         "held_out.seed ", h->seed(), " must differ from the training seed and validation seed"));
   }
+  std::set<std::string> set_names;
+  for (v1::EvaluationSet& e : *s.mutable_evaluation_sets()) {
+    if (!IsSafeName(e.name()) || !set_names.insert(e.name()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("evaluation set name \"", e.name(),
+                       "\" must be unique and letters, digits, '.', '_' or '-'"));
+    }
+    if (e.has_synthetic()) {
+      v1::HeldOutSet* eh = e.mutable_synthetic();
+      if (eh->images() == 0) eh->set_images(24);
+      if (eh->size() == 0) eh->set_size(512);
+      if (eh->seed() == 0 || eh->seed() == s.base().seed() ||
+          eh->seed() == s.base().validation_seed()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("evaluation set ", e.name(),
+                         ": synthetic.seed must be set and differ from the training and "
+                         "validation seeds"));
+      }
+      const v1::SyntheticDataConfig& sd =
+          eh->has_synthetic() ? eh->synthetic() : s.base().synthetic();
+      if (absl::Status st = ValidateSyntheticDataConfig(sd, s.base().model().pixel_size_nm(),
+                                                        /*evaluation=*/true);
+          !st.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("evaluation set ", e.name(), ": ", st.message()));
+      }
+    } else if (e.labelled_folder().empty() && !e.has_unlabelled()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "evaluation set ", e.name(), " needs synthetic, labelled_folder or unlabelled"));
+    } else if (e.has_unlabelled()) {
+      if (e.unlabelled().files().empty() || !e.unlabelled().expect_no_particles()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "evaluation set ", e.name(),
+            ": unlabelled frames are scored only as frames without particles (files and "
+            "expect_no_particles: true)"));
+      }
+    }
+  }
   std::set<std::string> names;
   for (const v1::StudyCandidate& c : s.candidates()) {
     if (!IsSafeName(c.name())) {
@@ -463,7 +751,8 @@ absl::StatusOr<v1::StudyConfig> ParseStudyConfig(const std::string& text) {
           "candidate name \"", c.name(), "\" must be letters, digits, '.', '_' or '-'"));
     }
     if (!names.insert(c.name()).second) {
-      return absl::InvalidArgumentError(absl::StrCat("candidate \"", c.name(), "\" is listed twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("candidate \"", c.name(), "\" is listed twice"));
     }
     v1::TrainConfig t = CandidateTrainConfig(s, c, "/tmp/fringe-study-validation");
     if (c.untrained()) {
@@ -488,7 +777,8 @@ absl::StatusOr<v1::StudyConfig> LoadStudyConfig(const std::string& path) {
   if (!text.ok()) return text.status();
   auto parsed = ParseStudyConfig(*text);
   if (!parsed.ok()) {
-    return absl::Status(parsed.status().code(), absl::StrCat(path, ": ", parsed.status().message()));
+    return absl::Status(parsed.status().code(),
+                        absl::StrCat(path, ": ", parsed.status().message()));
   }
   return parsed;
 }
@@ -522,9 +812,14 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
   progress.Say(absl::StrFormat("held-out set: %s", HeldOutDescription(study)));
   auto held_out = MakeHeldOut(study);
   if (!held_out.ok()) return held_out.status();
-  SetTorchIntraOpThreads(study.base().threads() > 0 ? study.base().threads()
-                                                    : static_cast<int>(
-                                                          std::thread::hardware_concurrency()));
+  auto sets = PrepareSets(study);
+  if (!sets.ok()) return sets.status();
+  for (const PreparedSet& p : *sets) {
+    progress.Say(absl::StrFormat("evaluation set %s: %s", p.config.name(), p.description));
+  }
+  SetTorchIntraOpThreads(study.base().threads() > 0
+                             ? study.base().threads()
+                             : static_cast<int>(std::thread::hardware_concurrency()));
 
   std::vector<CandidateResult> results;
   std::vector<std::string> failed;
@@ -550,13 +845,14 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
       try {
         j = Json::parse(*text);
       } catch (const Json::exception& e) {
-        return absl::DataLossError(absl::StrCat(result_path.string(), " is unreadable: ", e.what()));
+        return absl::DataLossError(
+            absl::StrCat(result_path.string(), " is unreadable: ", e.what()));
       }
       if (j.value("fingerprint", "") != fingerprint) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            result_path.string(), " was made with another configuration of candidate ", r.name,
-            "; use another --out, or remove ", dir.string(), " and ",
-            (out / "checkpoints" / r.name).string(), " to redo it"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(result_path.string(), " was made with another configuration of candidate ",
+                         r.name, "; use another --out, or remove ", dir.string(), " and ",
+                         (out / "checkpoints" / r.name).string(), " to redo it"));
       }
       auto stored = CandidateResultFromJson(j.at("result"));
       if (!stored.ok()) return stored.status();
@@ -567,18 +863,19 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
     }
     if (!selected) continue;
     if (candidate.needs_vgg16_weights() && study.vgg16_weights().empty()) {
-      r.status = "skipped: needs ImageNet VGG16 weights (--vgg16-weights FILE, a torchvision "
-                 "vgg16 state dict); none were given";
-      progress.Say(absl::StrFormat("[%d/%d] %s: %s", index, study.candidates_size(), r.name,
-                                   r.status));
+      r.status =
+          "skipped: needs ImageNet VGG16 weights (--vgg16-weights FILE, a torchvision "
+          "vgg16 state dict); none were given";
+      progress.Say(
+          absl::StrFormat("[%d/%d] %s: %s", index, study.candidates_size(), r.name, r.status));
       results.push_back(r);
       continue;
     }
-    progress.Say(absl::StrFormat("[%d/%d] %s: %s", index, study.candidates_size(), r.name,
-                                 candidate.untrained()
-                                     ? std::string("not trained, evaluating")
-                                     : absl::StrFormat("training for %.1f min",
-                                                       study.minutes_per_candidate())));
+    progress.Say(absl::StrFormat(
+        "[%d/%d] %s: %s", index, study.candidates_size(), r.name,
+        candidate.untrained()
+            ? std::string("not trained, evaluating")
+            : absl::StrFormat("training for %.1f min", study.minutes_per_candidate())));
     absl::Status status;
     if (candidate.untrained()) {
       auto version = WriteUntrainedVersion(train.model(), out / "repository" / r.name / "1");
@@ -598,7 +895,12 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
         r.best_validation_dice = trained->best_validation_dice;
       }
     }
-    if (status.ok()) status = Evaluate(study, *held_out, progress, options.quiet, &r);
+    r.randomized = train.synthetic().randomize();
+    r.factors_left_out.assign(train.synthetic().randomize_without().begin(),
+                              train.synthetic().randomize_without().end());
+    if (status.ok()) {
+      status = Evaluate(study, *held_out, *sets, out, progress, options.quiet, &r);
+    }
     if (!status.ok()) {
       r.status = absl::StrCat("failed: ", status.message());
       failed.push_back(r.name);
@@ -617,7 +919,7 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
   progress.Say(absl::StrFormat("CPU latency per %dx%d tile, all candidates side by side...",
                                study.latency_tile(), study.latency_tile()));
   if (absl::Status s = MeasureLatencies(study, &results); !s.ok()) return s;
-  if (absl::Status s = WriteReport(study, options, *held_out, results); !s.ok()) return s;
+  if (absl::Status s = WriteReport(study, options, *held_out, *sets, results); !s.ok()) return s;
   progress.Say(absl::StrCat("wrote ", (out / "study.md").string()));
   if (!failed.empty()) {
     return absl::UnknownError(absl::StrCat("failed: ", absl::StrJoin(failed, ", ")));

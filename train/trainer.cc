@@ -24,6 +24,7 @@
 #include "models/fcn8s_io.h"
 #include "models/model_config.h"
 #include "models/segmentation_net.h"
+#include "train/segmentation_loss.h"
 #include "train/training_data.h"
 
 #ifndef FRINGE_GIT_REVISION
@@ -114,6 +115,37 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
   }
   if (c.augmentation().noise_rho_max() < 0) {
     return absl::InvalidArgumentError("augmentation.noise_rho_max must be >= 0");
+  }
+  const v1::AugmentationConfig& a = c.augmentation();
+  if (a.gamma_min() < 0 || a.gamma_max() < 0 ||
+      (a.gamma_max() > 0 && a.gamma_min() > a.gamma_max())) {
+    return absl::InvalidArgumentError(
+        "augmentation.gamma_min/gamma_max must be >= 0 with min <= max (0 = off)");
+  }
+  if (a.contrast_min() < 0 || a.contrast_max() < 0 ||
+      (a.contrast_max() > 0 && !(a.contrast_min() > 0 && a.contrast_min() <= a.contrast_max()))) {
+    return absl::InvalidArgumentError(
+        "augmentation.contrast_min/contrast_max must be > 0 with min <= max (both 0 = off)");
+  }
+  if (a.background_max() < 0) {
+    return absl::InvalidArgumentError("augmentation.background_max must be >= 0");
+  }
+  if (a.blur_sigma_min_px() < 0 || a.blur_sigma_max_px() < 0 ||
+      a.blur_sigma_min_px() > std::max(a.blur_sigma_max_px(), 0.0) || a.blur_sigma_max_px() > 20) {
+    return absl::InvalidArgumentError(
+        "augmentation.blur_sigma_min_px/max_px must be in [0, 20] with min <= max");
+  }
+  if (c.loss().focal_gamma() < 0 || c.loss().false_positive_weight() < 0) {
+    return absl::InvalidArgumentError(
+        "loss.focal_gamma and loss.false_positive_weight must be >= 0");
+  }
+  if (c.carbon_only_crop_fraction() < 0 || c.carbon_only_crop_fraction() > 1) {
+    return absl::InvalidArgumentError("carbon_only_crop_fraction must be in [0, 1]");
+  }
+  if (absl::Status s = ValidateSyntheticDataConfig(c.synthetic(), c.model().pixel_size_nm(),
+                                                   /*evaluation=*/false);
+      !s.ok()) {
+    return s;
   }
   if (!c.output_repository().empty() && c.output_name().empty()) {
     return absl::InvalidArgumentError("output_name is required with output_repository");
@@ -389,11 +421,11 @@ std::optional<double> Trainer::Impl::TrainStep(const Batch& batch) {
       const torch::Tensor xs = (m == n ? x : x.narrow(0, first, m)).to(device_);
       const torch::Tensor ys = (m == n ? y : y.narrow(0, first, m)).to(device_);
       const torch::Tensor logits = net_.forward(xs);
-      const torch::Tensor ce = torch::nn::functional::cross_entropy(logits, ys);
-      const torch::Tensor p = torch::softmax(logits, 1).select(1, 1);
-      const torch::Tensor truth = ys.to(torch::kFloat32);
-      const torch::Tensor dice = (2 * (p * truth).sum() + 1) / (p.sum() + truth.sum() + 1);
-      torch::Tensor loss = ce + config_.dice_weight() * (1 - dice);
+      SegmentationLossOptions lopts;
+      lopts.focal_gamma = config_.loss().focal_gamma();
+      lopts.dice_weight = config_.dice_weight();
+      lopts.false_positive_weight = config_.loss().false_positive_weight();
+      torch::Tensor loss = SegmentationLoss(logits, ys, lopts).total;
       if (m != n) loss = loss * (static_cast<double>(m) / n);
       loss.backward();
       total += loss.item<double>();
@@ -424,8 +456,7 @@ std::optional<std::map<std::string, double>> Trainer::Impl::Validate() {
       const torch::Tensor x =
           torch::from_blob(padded.ptr<float>(), {1, 1, padded.rows, padded.cols}, torch::kFloat32)
               .to(device_);
-      predicted =
-          net_.forward(x).argmax(1).squeeze(0).to(torch::kCPU, torch::kUInt8).contiguous();
+      predicted = net_.forward(x).argmax(1).squeeze(0).to(torch::kCPU, torch::kUInt8).contiguous();
     });
     if (!ran) return std::nullopt;
     const cv::Mat full(padded.rows, padded.cols, CV_8U, predicted.data_ptr<uint8_t>());
@@ -481,11 +512,13 @@ absl::Status Trainer::Impl::SaveCheckpoint() {
     fs::create_directories(tmp);
     torch::save(net_.module, (tmp / "model.pt").string());
     torch::save(*optimizer_, (tmp / "optimizer.pt").string());
-    nlohmann::json state = {
-        {"step", step_},           {"best", best_},
-        {"best_step", best_step_}, {"stale_validations", stale_validations_},
-        {"history", history_},     {"config", ModelConfigToText(config_.model())},
-        {"training_seconds", training_seconds_}};
+    nlohmann::json state = {{"step", step_},
+                            {"best", best_},
+                            {"best_step", best_step_},
+                            {"stale_validations", stale_validations_},
+                            {"history", history_},
+                            {"config", ModelConfigToText(config_.model())},
+                            {"training_seconds", training_seconds_}};
     std::ofstream(tmp / "state.json") << state.dump(1);
     fs::remove_all(root / name);
     fs::rename(tmp, root / name);
@@ -644,8 +677,7 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
     // are still those of step_ (no optimiser step was taken), so that is what is kept. (The
     // BatchNorm running statistics may have seen part of the unfinished step: a resumed run
     // is then not bit-identical to an uninterrupted one, unlike after a stop between steps.)
-    const std::optional<double> loss =
-        batch.size > 0 ? TrainStep(batch) : std::optional<double>();
+    const std::optional<double> loss = batch.size > 0 ? TrainStep(batch) : std::optional<double>();
     if (!loss.has_value()) {
       cancelled = true;
       if (step_ > 0) {
@@ -690,9 +722,9 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
       loss_count = 0;
       if (on_progress) on_progress(progress);
     }
-    training_seconds_ = earlier_seconds + std::chrono::duration<double>(
-                                              std::chrono::steady_clock::now() - start)
-                                              .count();
+    training_seconds_ =
+        earlier_seconds +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (budget_seconds > 0 && training_seconds_ >= budget_seconds) stop = true;
     if (options_.stop_after_steps > 0 && step_ - run_start_step >= options_.stop_after_steps) {
       stop = true;
