@@ -11,15 +11,18 @@
 
 namespace fringe {
 
-// A pixel is a spike when it differs from the median of its 3x3 neighbourhood by more than
-// this many robust standard deviations (1.4826 x the median absolute deviation of all such
-// differences over the frame). Shot noise at any dose stays far below it: a Poisson count of
-// mean 1 exceeds 12 with probability ~1e-9.
+// A spike differs from the median of its 3x3 neighbourhood by more than this many robust
+// standard deviations (1.4826 x the median absolute deviation of all such differences over the
+// frame). Shot noise at any dose stays far below it: a Poisson count of mean 1 exceeds 12 with
+// probability ~1e-9.
 inline constexpr double kSpikeThresholdSigma = 10.0;
 
 // Replaces spikes of `frame` (CV_32FC1, modified in place) by their 3x3 median and returns how
-// many were replaced. Frames smaller than 3x3 or without spread are left alone. Features wider
-// than one pixel (lattice fringes, particle edges) survive the 3x3 median and are never touched.
+// many were replaced. A spike is a pixel that differs from its 3x3 median by more than
+// `threshold_sigma` robust residual sigmas AND lies outside the frame's bulk range
+// [q0.1% - span, q99.9% + span] (span = q99.9% - q0.1%): lattice fringes and atom columns, which
+// at coarse sampling are local outliers too, stay inside that range. Frames smaller than 3x3
+// or without spread are left alone.
 int RemoveSpikes(cv::Mat* frame, double threshold_sigma = kSpikeThresholdSigma);
 
 }  // namespace fringe

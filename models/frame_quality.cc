@@ -82,11 +82,13 @@ FrameQuality AssessFrame(const cv::Mat& standardised, const std::vector<cv::Mat>
     } catch (const cv::Exception&) {
       q.lattice_checked = false;  // A quality signal never fails a request.
     }
-    if (q.lattice_checked && q.lattice_contrast < t.min_lattice_contrast) {
+    if (q.lattice_checked && q.lattice_contrast < t.min_lattice_contrast &&
+        q.mean_entropy_bits > t.lattice_entropy_bits) {
       q.reasons.push_back(absl::StrFormat(
-          "predicted particles carry no lattice fringes: Au lattice-band power inside them is "
-          "%.2fx the background's (gold shows >= %.2fx)",
-          q.lattice_contrast, t.min_lattice_contrast));
+          "predicted particles carry no lattice fringes (Au lattice-band power %.2fx the "
+          "background's; gold on a zone axis shows >= %.2fx) and the model is unsure (mean "
+          "entropy %.3f bits)",
+          q.lattice_contrast, t.min_lattice_contrast, q.mean_entropy_bits));
     }
   }
   q.out_of_domain = !q.reasons.empty();

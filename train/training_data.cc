@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/frame_stats.h"
+#include "common/spike_filter.h"
 #include "common/pixel_scale.h"
 #include "data/labelled_dataset.h"
 #include "sim/domain_randomization.h"
@@ -21,7 +22,12 @@ uint64_t MixSeed(uint64_t a, uint64_t b, uint64_t c) {
 }
 
 cv::Mat StandardiseFrame(const cv::Mat& frame) {
-  return Standardise(frame, ComputeFrameStats(frame));
+  // Spikes out first, exactly as the server prepares a frame (models/frame_preparation.h), so
+  // training sees the statistics serving produces.
+  cv::Mat clean;
+  frame.convertTo(clean, CV_32F);
+  RemoveSpikes(&clean);
+  return Standardise(clean, ComputeFrameStats(clean));
 }
 
 namespace {
@@ -236,6 +242,13 @@ absl::Status ValidateSyntheticDataConfig(const v1::SyntheticDataConfig& s, doubl
   if (!s.randomize_without().empty() && !s.randomize()) {
     return absl::InvalidArgumentError("synthetic.randomize_without needs randomize: true");
   }
+  if (!(s.classic_fraction() >= 0 && s.classic_fraction() <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("synthetic.classic_fraction is ", s.classic_fraction(), "; expected 0..1"));
+  }
+  if (s.classic_fraction() > 0 && !s.randomize()) {
+    return absl::InvalidArgumentError("synthetic.classic_fraction needs randomize: true");
+  }
   if (ScaleAugmented(s)) {
     const double lo = s.scale_pixel_min_nm(), hi = s.scale_pixel_max_nm();
     if (!(lo > 0) || !(hi >= lo)) {
@@ -267,6 +280,17 @@ absl::StatusOr<std::unique_ptr<ScaledSimulator>> ScaledSimulator::Create(
   out->scale_ = ScaleAugmented(s) && model_pixel_nm > 0;
   auto base = SyntheticSimulatorOptions(s, size);
   if (!base.ok()) return base.status();
+  if (s.randomize() && !s.held_out_generator() && s.classic_fraction() > 0) {
+    out->classic_fraction_ = s.classic_fraction();
+    // Classic physics over exactly the same geometry and pixel sizes.
+    v1::SyntheticDataConfig classic = s;
+    classic.set_randomize(false);
+    classic.clear_randomize_without();
+    classic.set_classic_fraction(0);
+    auto anchor = Create(classic, size, model_pixel_nm);
+    if (!anchor.ok()) return anchor.status();
+    out->classic_buckets_ = std::move((*anchor)->buckets_);
+  }
   if (!out->scale_) {
     auto simulator = sim::HrtemSimulator::Create(*base);
     if (!simulator.ok()) return simulator.status();
@@ -304,7 +328,11 @@ ScaledSimulator::Frame ScaledSimulator::Generate(uint64_t base_seed, uint64_t in
     sim::Rng rng(MixSeed(base_seed, index, 0x5CA1E));
     k = static_cast<size_t>(rng.UniformInt(0, buckets_.size() - 1));
   }
-  sim::Sample sample = buckets_[k].simulator->Generate(base_seed, index);
+  // Its own stream, so that adding the classic anchor leaves the bucket draws unchanged.
+  const bool classic = classic_fraction_ > 0 &&
+                       sim::Rng(MixSeed(base_seed, index, 0xC1A55)).Uniform() < classic_fraction_;
+  const std::vector<Bucket>& from = classic ? classic_buckets_ : buckets_;
+  sim::Sample sample = from[k].simulator->Generate(base_seed, index);
   f.params = sample.params;
   f.pixel_size_nm = sample.params.pixel_size_nm;
   if (!scale_) {
@@ -334,6 +362,7 @@ ScaledSimulator::Frame ScaledSimulator::Generate(uint64_t base_seed, uint64_t in
 
 nlohmann::json ScaledSimulator::Describe() const {
   nlohmann::json j = sim::SimulatorOptionsToJson(buckets_.front().simulator->options());
+  if (classic_fraction_ > 0) j["classic_fraction"] = classic_fraction_;
   if (scale_) {
     nlohmann::json b = nlohmann::json::array();
     for (const Bucket& bucket : buckets_) {

@@ -38,8 +38,8 @@ struct ValidationImage {
 // Deterministic 64-bit mixing of several values (SplitMix64 chain).
 uint64_t MixSeed(uint64_t a, uint64_t b, uint64_t c = 0);
 
-// Standardises a frame (zero mean, unit variance; constant frames become zeros), as serving
-// does before tiling.
+// Standardises a frame as serving does before tiling: x-ray spikes and hot/dead pixels replaced
+// (common/spike_filter.h), then zero mean and unit variance (constant frames become zeros).
 cv::Mat StandardiseFrame(const cv::Mat& frame);
 
 // Applies the configured augmentation to one standardised tile and its mask, in place, from
@@ -97,6 +97,9 @@ class ScaledSimulator {
     std::unique_ptr<sim::HrtemSimulator> simulator;
   };
   std::vector<Bucket> buckets_;
+  // With classic_fraction > 0: the same buckets with every nuisance factor at its classic value.
+  std::vector<Bucket> classic_buckets_;
+  double classic_fraction_ = 0;
   bool scale_ = false;
   int size_ = 0;
   double model_pixel_nm_ = 0;

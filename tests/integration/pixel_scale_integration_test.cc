@@ -10,7 +10,9 @@
 
 #include "client/fringe_client.h"
 #include "common/segmentation_metrics.h"
+#include "common/spike_filter.h"
 #include "common/tensor_codec.h"
+#include "sim/domain_randomization.h"
 #include "sim/hrtem_simulator.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_repository.h"
@@ -174,6 +176,40 @@ TEST(PixelScaleDefaultModelTest, SameSceneAtTwoPixelSizesGivesAgreeingMasks) {
     dice_sum += dice;
   }
   EXPECT_GE(dice_sum / scenes, 0.9);
+}
+
+// The spike filter runs on every served frame: it must never touch a real image feature
+// (gold atom columns at the highest dose, fringes at the finest pixel size) and must catch the
+// simulator's x-ray spikes, hot and dead pixels.
+TEST(SpikeFilterOnSimulatedFramesTest, LeavesLatticesAloneAndCatchesDetectorDefects) {
+  for (double dose : {30.0, 1000.0, 5000.0}) {
+    for (double pixel : {0.01, 0.0225, 0.06}) {
+      sim::SimulatorOptions options;
+      options.height = options.width = 256;
+      options.overrides.dose_e_per_a2 = dose;
+      options.overrides.pixel_size_nm = pixel;
+      options.overrides.particle_count = 3;
+      auto simulator = sim::HrtemSimulator::Create(options);
+      ASSERT_TRUE(simulator.ok()) << simulator.status();
+      for (int i = 0; i < 3; ++i) {
+        cv::Mat frame = (*simulator)->Generate(11, i).image.clone();
+        EXPECT_EQ(RemoveSpikes(&frame), 0) << "dose " << dose << " pixel " << pixel << " frame " << i;
+      }
+    }
+  }
+  sim::SimulatorOptions base;
+  base.height = base.width = 256;
+  auto randomized = sim::RandomizedOptions(base);
+  ASSERT_TRUE(randomized.ok());
+  randomized->xray_spikes_max = 20;
+  auto simulator = sim::HrtemSimulator::Create(*randomized);
+  ASSERT_TRUE(simulator.ok()) << simulator.status();
+  int removed = 0;
+  for (int i = 0; i < 8; ++i) {
+    cv::Mat frame = (*simulator)->Generate(12, i).image.clone();
+    removed += RemoveSpikes(&frame);
+  }
+  EXPECT_GT(removed, 8);  // On average 10 spikes per frame plus hot and dead pixels.
 }
 
 }  // namespace

@@ -30,6 +30,22 @@ TEST(ServerMetricsTest, SerializesEveryFamilyWithLabels) {
   }
 }
 
+TEST(ServerMetricsTest, ExportsFrameQualityAndScaling) {
+  ServerMetrics metrics;
+  metrics.ObserveFrameQuality("default", 0.08, 0.03, false, "resampled", 0);
+  metrics.ObserveFrameQuality("default", 0.7, 0.4, true, "unknown_pixel_size", 3);
+  const std::string text = metrics.Serialize();
+  for (const char* expected :
+       {"fringe_frame_particle_fraction_count{model=\"default\"} 2",
+        "fringe_frame_entropy_bits_count{model=\"default\"} 2",
+        "fringe_frames_out_of_domain_total{model=\"default\"} 1",
+        "fringe_frames_scaled_total{decision=\"resampled\",model=\"default\"} 1",
+        "fringe_frames_scaled_total{decision=\"unknown_pixel_size\",model=\"default\"} 1",
+        "fringe_spikes_removed_total{model=\"default\"} 3"}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  }
+}
+
 TEST(MetricsHttpServerTest, ServesTheExpositionOverHttp) {
   ServerMetrics metrics;
   metrics.RecordRequest("Explain", "default", "1", "OK", 0.5);

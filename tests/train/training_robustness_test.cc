@@ -178,6 +178,41 @@ TEST(ScaleAugmentationTest, FramesAreResampledToTheModelPixelSizeAndCoverTheSize
             sim::NuisanceFactorNames().size() - 1);
 }
 
+TEST(ClassicAnchorTest, ClassicFractionMixesClassicFramesIntoRandomisedData) {
+  v1::SyntheticDataConfig classic;
+  classic.set_particles_min(1);
+  classic.set_particles_max(2);
+  classic.set_diameter_min_nm(0.6);
+  classic.set_diameter_max_nm(1.0);
+  v1::SyntheticDataConfig mixed = classic;
+  mixed.set_randomize(true);
+  mixed.set_classic_fraction(0.5);
+  auto plain = ScaledSimulator::Create(classic, 64, 0.0225);
+  auto both = ScaledSimulator::Create(mixed, 64, 0.0225);
+  ASSERT_TRUE(plain.ok() && both.ok());
+  int same = 0;
+  const int n = 40;
+  for (uint64_t i = 0; i < n; ++i) {
+    const ScaledSimulator::Frame a = (*plain)->Generate(5, i);
+    const ScaledSimulator::Frame b = (*both)->Generate(5, i);
+    const ScaledSimulator::Frame again = (*both)->Generate(5, i);
+    EXPECT_EQ(cv::norm(b.image, again.image, cv::NORM_INF), 0.0);  // Deterministic.
+    // A classic-anchor frame is exactly the classic simulator's frame of that index.
+    same += cv::norm(a.image, b.image, cv::NORM_INF) == 0.0;
+  }
+  EXPECT_GT(same, n / 4);
+  EXPECT_LT(same, 3 * n / 4);
+
+  v1::SyntheticDataConfig bad = mixed;
+  bad.set_classic_fraction(1.5);
+  EXPECT_FALSE(ValidateSyntheticDataConfig(bad, 0.0225, false).ok());
+  bad = classic;
+  bad.set_classic_fraction(0.3);  // Without randomize there is nothing to anchor.
+  const absl::Status s = ValidateSyntheticDataConfig(bad, 0.0225, false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("classic_fraction"), std::string::npos) << s;
+}
+
 TEST(HardNegativeTest, CarbonOnlyCropsAvoidParticlesWhenTheFrameAllows) {
   const std::string frames = R"pb(synthetic {
                                     image_size: 128
