@@ -37,7 +37,7 @@ TEST(ServerMetricsTest, ExportsFrameQualityAndScaling) {
   const std::string text = metrics.Serialize();
   for (const char* expected :
        {"fringe_frame_particle_fraction_count{model=\"default\"} 2",
-        "fringe_frame_entropy_bits_count{model=\"default\"} 2",
+        "fringe_frame_entropy_ratio_count{model=\"default\"} 2",
         "fringe_frames_out_of_domain_total{model=\"default\"} 1",
         "fringe_frames_scaled_total{decision=\"resampled\",model=\"default\"} 1",
         "fringe_frames_scaled_total{decision=\"unknown_pixel_size\",model=\"default\"} 1",

@@ -35,6 +35,7 @@ sim randomized 779 --randomize --pixel-size 0.02:0.025
 sim held-out-gen 780 --held-out-generator --pixel-size 0.02:0.025
 for px in 0.01 0.02 0.03 0.04 0.06; do sim "px-$px" 781 --pixel-size "$px:$px"; done
 
+rm -f "$WORK/port"
 "$BIN/server/fringe-server" --listen 127.0.0.1:0 --port-file "$WORK/port" \
   --repository models/repository --log-level warn > "$WORK/server.log" 2>&1 &
 SERVER=$!

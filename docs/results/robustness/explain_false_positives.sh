@@ -2,8 +2,9 @@
 # Issue 12, item 6: what does the network use on carbon it mistakes for gold, and how does that
 # change with domain randomisation? Takes the frames where default:1 had the lowest precision
 # in docs/results/robustness/default/<set> (written by evaluate_default.sh, whose data folder
-# is given as WORK) and explains the predicted particle pixels of default:1 and default:2 with
-# LRP through the real server. Writes docs/results/robustness/lrp/<stem>_<model>_{mask,relevance}.png
+# is given as WORK) and explains the predicted particle pixels of default:1 and the robust default with
+# LRP through the real server (default:1 and FRINGE_NEW_MODEL, default default:3). Writes
+# docs/results/robustness/lrp/<stem>_<model>_{mask,relevance}.png
 # and lrp.md (a table of pictures and the printed target/relevance numbers).
 #   FRINGE_RESULTS_WORK=/tmp/robust bash docs/results/robustness/explain_false_positives.sh [SET] [N]
 set -euo pipefail
@@ -12,6 +13,7 @@ BIN=${FRINGE_BUILD_DIR:-build}
 WORK=${FRINGE_RESULTS_WORK:?set FRINGE_RESULTS_WORK to evaluate_default.sh\'s data folder}
 SET=${1:-held-out-gen}
 N=${2:-3}
+NEW=${FRINGE_NEW_MODEL:-default:3}
 OUT=docs/results/robustness/lrp
 mkdir -p "$OUT"
 STEMS=$(/usr/bin/python3 - "docs/results/robustness/default/$SET/default-1/eval.csv" "$N" <<'PY'
@@ -30,7 +32,7 @@ for _ in $(seq 1 600); do [ -s "$WORK/lrp_port" ] && break; sleep 0.1; done
 ADDR=127.0.0.1:$(cat "$WORK/lrp_port")
 for _ in $(seq 1 600); do "$BIN/client/fringe" --server "$ADDR" health >/dev/null 2>&1 && break; sleep 0.1; done
 {
-  echo "| frame | truth | default:1 mask | default:1 LRP | default:2 mask | default:2 LRP |"
+  echo "| frame | truth | default:1 mask | default:1 LRP | $NEW mask | $NEW LRP |"
   echo "|---|---|---|---|---|---|"
 } > "$OUT/lrp.md"
 NOTES=""
@@ -38,7 +40,7 @@ for stem in $STEMS; do
   image=$(ls "$WORK/$SET/images/$stem".*)
   cp "$WORK/$SET/masks/$stem.png" "$OUT/${stem}_truth.png"
   row="| $stem | ![](${stem}_truth.png) |"
-  for model in default:1 default:2; do
+  for model in default:1 "$NEW"; do
     tag=${model//:/-}
     "$BIN/client/fringe" --server "$ADDR" segment "$image" --model "$model" \
       --out "$WORK/lrp_$tag" > /dev/null

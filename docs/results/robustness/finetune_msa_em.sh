@@ -18,11 +18,11 @@ if [ ! -d "$SRC" ]; then
   exit 0
 fi
 WORK=$(mktemp -d)
-mkdir -p "$OUT" "$WORK/train/images" "$WORK/train/labels" "$WORK/test/images" "$WORK/test/labels"
+mkdir -p "$OUT" "$WORK/train/images" "$WORK/train/masks" "$WORK/test/images" "$WORK/test/masks"
 for i in $(seq 0 19); do
   part=train; [ "$i" -ge 14 ] && part=test
   cp "$SRC/images/image_$i.png" "$WORK/$part/images/"
-  cp "$SRC/labels/label_$i.png" "$WORK/$part/labels/"
+  cp "$SRC/labels/label_$i.png" "$WORK/$part/masks/image_$i.png"  # Datasets.Upload: masks/<stem>
 done
 cp -r models/repository "$WORK/repository"
 rm -rf "$WORK/repository/.checkpoints"
