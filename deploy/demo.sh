@@ -10,7 +10,11 @@ OUT=${FRINGE_DEMO_OUT:-$PWD/demo-output}
 mkdir -p "$OUT"
 
 # Sample frames: the simulator writes noisy gold-on-carbon images with ground-truth masks.
-"$BIN/sim/fringe-sim" --out "$OUT/samples" --count 2 --seed 2026 --size 512 --overwrite >/dev/null
+# At one known pixel size, which the fringe CLI passes on (TIFFs from fringe-sim carry no
+# calibration; the data set's manifest.json does, and `fringe eval` reads it from there).
+PIXEL_NM=0.0225
+"$BIN/sim/fringe-sim" --out "$OUT/samples" --count 2 --seed 2026 --size 512 \
+  --pixel-size "$PIXEL_NM:$PIXEL_NM" --overwrite >/dev/null
 
 # A port file left by an earlier run would point at a server that is gone.
 rm -f "$OUT/server.port" "$OUT/metrics.port"
@@ -35,11 +39,12 @@ done
 echo "== fringe models"
 "$BIN/client/fringe" --server "$ADDR" models
 echo "== fringe segment"
-"$BIN/client/fringe" --server "$ADDR" segment "$OUT"/samples/images/*.tif --out "$OUT/masks"
+"$BIN/client/fringe" --server "$ADDR" segment "$OUT"/samples/images/*.tif --out "$OUT/masks" \
+  --pixel-size-nm "$PIXEL_NM"
 echo "Ground-truth masks for comparison: $OUT/samples/masks/"
 echo "== fringe eval (the same frames against their ground truth)"
 "$BIN/client/fringe" --server "$ADDR" eval --data "$OUT/samples" --quiet 2>/dev/null
 echo "== fringe explain (LRP: which pixels made the model call the first frame's particles)"
 FIRST=$(ls "$OUT"/samples/images/*.tif | head -1)
-"$BIN/client/fringe" --server "$ADDR" explain "$FIRST" --out "$OUT/explain"
+"$BIN/client/fringe" --server "$ADDR" explain "$FIRST" --out "$OUT/explain" --pixel-size-nm "$PIXEL_NM"
 echo "Server log: $OUT/server.log"
