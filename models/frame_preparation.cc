@@ -32,4 +32,13 @@ PreparedFrame PrepareFrame(const cv::Mat& frame, PixelSize pixel, double model_p
   return out;
 }
 
+absl::Status CheckModelScaleSize(const ScalePlan& plan, int64_t max_pixels) {
+  const int64_t pixels = static_cast<int64_t>(plan.model_size.width) * plan.model_size.height;
+  if (!plan.resampled() || pixels <= max_pixels) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "image: a ", plan.frame_size.width, "x", plan.frame_size.height,
+      " frame at the model's pixel size is ", plan.model_size.width, "x", plan.model_size.height,
+      " pixels, above the limit of ", max_pixels, "; send it in smaller pieces"));
+}
+
 }  // namespace fringe

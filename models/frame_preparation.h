@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "common/pixel_scale.h"
 #include "fringe/v1/tensor.pb.h"
 
@@ -33,6 +34,11 @@ PixelSize PixelSizeOf(const v1::Image& image);
 // (a client that sent whole-frame statistics removed them before computing those).
 PreparedFrame PrepareFrame(const cv::Mat& frame, PixelSize pixel, double model_pixel_nm,
                            bool remove_spikes = true);
+
+// INVALID_ARGUMENT when the frame at the model's scale would exceed `max_pixels` (a large frame
+// at a coarse pixel size grows up to 16x when enlarged to the model's): the message names both
+// sizes and says to send smaller pieces. OK otherwise.
+absl::Status CheckModelScaleSize(const ScalePlan& plan, int64_t max_pixels);
 
 }  // namespace fringe
 

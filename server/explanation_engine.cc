@@ -172,6 +172,8 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
   // Targets are given in the frame's pixels and mapped to the model's; the relevance comes
   // back at the frame's size with its sum kept.
   const PixelSize requested_pixel = PixelSizeOf(request.image());
+  FRINGE_RETURN_IF_ERROR(CheckModelScaleSize(
+      PlanScale(decoded.size(), requested_pixel, model.config.pixel_size_nm()), limits_.max_pixels));
   const PreparedFrame prepared =
       PrepareFrame(decoded, requested_pixel, model.config.pixel_size_nm());
   const cv::Mat& frame = prepared.frame;

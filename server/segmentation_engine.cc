@@ -89,6 +89,9 @@ absl::StatusOr<SegmentationEngine::Prepared> SegmentationEngine::Prepare(
   FRINGE_ASSIGN_OR_RETURN(cv::Mat decoded, DecodeImageToFloat(request.image(), options_.limits));
   FRINGE_ASSIGN_OR_RETURN(p.input.statistics, ReadFrameStatistics(request.image()));
   p.requested_pixel = PixelSizeOf(request.image());
+  FRINGE_RETURN_IF_ERROR(CheckModelScaleSize(
+      PlanScale(decoded.size(), p.requested_pixel, p.model.config.pixel_size_nm()),
+      options_.limits.max_pixels));
   p.frame = PrepareFrame(decoded, p.requested_pixel, p.model.config.pixel_size_nm());
   p.input.frame = p.frame.frame;
   p.tiling.tile_size = p.model.config.tile_size();

@@ -195,6 +195,20 @@ TEST_F(SegmentationEngineTest, EveryResponseCarriesQualitySignals) {
   EXPECT_EQ(q.out_of_domain(), q.reasons_size() > 0);
 }
 
+TEST_F(SegmentationEngineTest, AFrameTooLargeAtTheModelScaleIsRefusedNamingTheSizes) {
+  SegmentationEngine::Options options;
+  options.limits.max_pixels = 100 * 100;
+  SegmentationEngine small(repo_, options);
+  v1::SegmentRequest request = Request(60, 44);
+  request.mutable_model()->set_name("tiny-scaled");
+  request.mutable_image()->set_pixel_size_nm(0.09);  // 4x: 240x176 at the model's scale.
+  auto response = small.Segment(request);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(response.status().message().find("176x240"), std::string::npos) << response.status();
+  request.mutable_image()->set_pixel_size_nm(0.0225);  // Native: within the limit.
+  EXPECT_TRUE(small.Segment(request).ok());
+}
+
 TEST_F(SegmentationEngineTest, BatchKeyUsesTheModelScaleSize) {
   v1::SegmentRequest request = Request(32, 32);
   request.mutable_model()->set_name("tiny-scaled");
