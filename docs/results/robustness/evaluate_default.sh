@@ -10,7 +10,8 @@
 #   msa-em         real hand-labelled bright-field TEM (no pixel size: served as is)
 #   real-carbon    real frames without gold (tiff/ExampleImage.tif 0.0555 nm/px,
 #                  dm/multi_signal.dm3 0.0178 nm/px): false-positive area, should be ~0
-# Results land in docs/results/robustness/default/ (summary.txt per set and model, eval.csv,
+# FRINGE_EVAL_REUSE=1 skips (set, model) pairs already evaluated. Results land in
+# docs/results/robustness/default/ (summary.txt per set and model, eval.csv,
 # masks of the real frames) and a table in docs/results/robustness/default/table.md.
 #   bash docs/results/robustness/evaluate_default.sh [MODEL...]   (default: default:1 default:2)
 set -euo pipefail
@@ -51,6 +52,8 @@ for set in "${SETS[@]}"; do
   [ "$set" = msa-em ] && data="$SAMPLES/labelled/msa-em_microscopy-seg-track"
   for model in "${MODELS[@]}"; do
     dir="$OUT/$set/${model//:/-}"
+    # FRINGE_EVAL_REUSE=1 keeps results already there (adding a model to an earlier run).
+    if [ "${FRINGE_EVAL_REUSE:-0}" = 1 ] && [ -f "$dir/eval_summary.json" ]; then continue; fi
     mkdir -p "$dir"
     echo "== $set, $model"
     "$BIN/client/fringe" --server "$ADDR" eval --data "$data" --model "$model" --out "$dir" \
@@ -65,6 +68,7 @@ done
 if [ -f "$SAMPLES/tiff/ExampleImage.tif" ] || [ -f "$SAMPLES/dm/multi_signal.dm3" ]; then
   for model in "${MODELS[@]}"; do
     dir="$OUT/real-carbon/${model//:/-}"
+    if [ "${FRINGE_EVAL_REUSE:-0}" = 1 ] && [ -s "$dir/summary.txt" ]; then continue; fi
     mkdir -p "$dir"
     : > "$dir/summary.txt"
     if [ -f "$SAMPLES/tiff/ExampleImage.tif" ]; then
