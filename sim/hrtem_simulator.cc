@@ -907,6 +907,30 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
     }
     particle->beam_direction = {beam.x, beam.y, beam.z};
   };
+  // Whether a particle of `diameter` (outer radius r) centred at (x, y) nm keeps its distance
+  // from every particle placed so far (touching frames: footprints may meet, not overlap).
+  const auto fits_at = [&](double x, double y, double diameter, double r) {
+    for (const ParticleParams& q : p.particles) {
+      const double min_dist =
+          p.particles_touch
+              ? 0.5 * (diameter + q.diameter_nm) - 1e-9
+              : r + OuterRadiusNm(q.diameter_nm, MorphologyOf(q)) + o.min_particle_gap_nm;
+      if (std::hypot(x - q.center_x_nm, y - q.center_y_nm) < min_dist) return false;
+    }
+    return true;
+  };
+  const auto add_particle = [&](double x, double y, double diameter, double rotation,
+                                const std::array<double, 3>& offset, Morphology morphology,
+                                bool on_zone, int64_t zone_index, const Vec3& random_beam) {
+    ParticleParams particle;
+    particle.center_x_nm = x;
+    particle.center_y_nm = y;
+    particle.diameter_nm = diameter;
+    particle.rotation_deg = rotation;
+    particle.lattice_offset = offset;
+    set_orientation(&particle, morphology, on_zone, zone_index, random_beam);
+    p.particles.push_back(std::move(particle));
+  };
 
   const int drawn_count = static_cast<int>(prng.UniformInt(o.particles_min, o.particles_max));
   int count = ov.particle_count.value_or(drawn_count);
@@ -957,26 +981,9 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
           continue;
         }
       }
-      bool fits = true;
-      for (const ParticleParams& q : p.particles) {
-        const double min_dist =
-            p.particles_touch
-                ? 0.5 * (diameter + q.diameter_nm) - 1e-9
-                : r + OuterRadiusNm(q.diameter_nm, MorphologyOf(q)) + o.min_particle_gap_nm;
-        if (std::hypot(x - q.center_x_nm, y - q.center_y_nm) < min_dist) {
-          fits = false;
-          break;
-        }
-      }
-      if (!fits) continue;
-      ParticleParams particle;
-      particle.center_x_nm = x;
-      particle.center_y_nm = y;
-      particle.diameter_nm = diameter;
-      particle.rotation_deg = rotation;
-      particle.lattice_offset = offset;
-      set_orientation(&particle, morphology, on_zone, zone_index, random_beam);
-      p.particles.push_back(std::move(particle));
+      if (!fits_at(x, y, diameter, r)) continue;
+      add_particle(x, y, diameter, rotation, offset, morphology, on_zone, zone_index,
+                   random_beam);
       break;
     }
   }
@@ -1006,26 +1013,9 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
         y = edge == 2 ? inset : fov_y - inset;
         x = along * fov_x;
       }
-      bool fits = true;
-      for (const ParticleParams& q : p.particles) {
-        const double min_dist =
-            p.particles_touch
-                ? 0.5 * (diameter + q.diameter_nm) - 1e-9
-                : r + OuterRadiusNm(q.diameter_nm, MorphologyOf(q)) + o.min_particle_gap_nm;
-        if (std::hypot(x - q.center_x_nm, y - q.center_y_nm) < min_dist) {
-          fits = false;
-          break;
-        }
-      }
-      if (!fits) continue;
-      ParticleParams particle;
-      particle.center_x_nm = x;
-      particle.center_y_nm = y;
-      particle.diameter_nm = diameter;
-      particle.rotation_deg = rotation;
-      particle.lattice_offset = offset;
-      set_orientation(&particle, morphology, on_zone, zone_index, random_beam);
-      p.particles.push_back(std::move(particle));
+      if (!fits_at(x, y, diameter, r)) continue;
+      add_particle(x, y, diameter, rotation, offset, morphology, on_zone, zone_index,
+                   random_beam);
       placed = true;
     }
     if (!placed) p.particle_out_of_frame = false;

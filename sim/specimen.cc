@@ -14,6 +14,22 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
+// Minkowski sum of a convex polygon with a disk of `radius_a`: the hull of disks (32 points
+// each) around its vertices. Returns `core` itself for a non-positive radius.
+std::vector<Vec2> GrowHullA(const std::vector<Vec2>& core, double radius_a) {
+  if (radius_a <= 0.0) return core;
+  constexpr int kCirclePoints = 32;
+  std::vector<Vec2> grown;
+  grown.reserve(core.size() * kCirclePoints);
+  for (const Vec2& p : core) {
+    for (int i = 0; i < kCirclePoints; ++i) {
+      const double t = 2.0 * kPi * i / kCirclePoints;
+      grown.push_back(Vec2{p.x + radius_a * std::cos(t), p.y + radius_a * std::sin(t)});
+    }
+  }
+  return ConvexHull(std::move(grown));
+}
+
 double Cross(const Vec2& o, const Vec2& a, const Vec2& b) {
   return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
 }
@@ -303,19 +319,7 @@ std::vector<Vec2> FootprintPolygonA(const std::vector<Vec3>& atoms, double atom_
       rim.push_back(Vec2{atom.x, atom.y});
     }
   }
-  const std::vector<Vec2> core = ConvexHull(std::move(rim));
-  if (atom_radius_a <= 0.0) return core;
-  // Minkowski sum with a disk: the hull of disks around the hull vertices.
-  constexpr int kCirclePoints = 32;
-  std::vector<Vec2> grown;
-  grown.reserve(core.size() * kCirclePoints);
-  for (const Vec2& p : core) {
-    for (int i = 0; i < kCirclePoints; ++i) {
-      const double t = 2.0 * kPi * i / kCirclePoints;
-      grown.push_back(Vec2{p.x + atom_radius_a * std::cos(t), p.y + atom_radius_a * std::sin(t)});
-    }
-  }
-  return ConvexHull(std::move(grown));
+  return GrowHullA(ConvexHull(std::move(rim)), atom_radius_a);
 }
 
 int64_t RasterizeConvexPolygon(const std::vector<Vec2>& polygon_a, double pixel_size_a,
@@ -777,18 +781,7 @@ std::vector<Vec2> FootprintPolygonExactA(const std::vector<Vec3>& atoms, double 
   std::vector<Vec2> points;
   points.reserve(atoms.size());
   for (const Vec3& atom : atoms) points.push_back(Vec2{atom.x, atom.y});
-  const std::vector<Vec2> core = ConvexHull(std::move(points));
-  if (atom_radius_a <= 0.0) return core;
-  constexpr int kCirclePoints = 32;
-  std::vector<Vec2> grown;
-  grown.reserve(core.size() * kCirclePoints);
-  for (const Vec2& p : core) {
-    for (int i = 0; i < kCirclePoints; ++i) {
-      const double t = 2.0 * kPiM * i / kCirclePoints;
-      grown.push_back(Vec2{p.x + atom_radius_a * std::cos(t), p.y + atom_radius_a * std::sin(t)});
-    }
-  }
-  return ConvexHull(std::move(grown));
+  return GrowHullA(ConvexHull(std::move(points)), atom_radius_a);
 }
 
 void AppendGraphiticFragmentAtomsA(const GraphiticFragment& f, std::vector<Vec2>* atoms_a) {
