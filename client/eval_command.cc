@@ -160,10 +160,10 @@ std::string FormatEvalCsv(const std::vector<ImageEvaluation>& results) {
         r.compute_ms ? absl::StrFormat("%.3f", *r.compute_ms) : "");
     if (r.quality) {
       const v1::FrameQuality& q = *r.quality;
-      absl::StrAppend(&out, absl::StrFormat(",%.6f,%.6f,", q.particle_fraction(),
-                                            q.mean_entropy_bits()),
-                      q.lattice_checked() ? absl::StrFormat("%.4f", q.lattice_contrast()) : "",
-                      ",", q.out_of_domain() ? 1 : 0);
+      absl::StrAppend(&out,
+                      absl::StrFormat(",%.6f,%.6f,", q.particle_fraction(), q.mean_entropy_bits()),
+                      q.lattice_checked() ? absl::StrFormat("%.4f", q.lattice_contrast()) : "", ",",
+                      q.out_of_domain() ? 1 : 0);
     } else {
       absl::StrAppend(&out, ",,,,");
     }

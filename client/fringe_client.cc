@@ -1,9 +1,8 @@
 #include "client/fringe_client.h"
 
-#include <algorithm>
-
 #include <grpcpp/create_channel.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -14,8 +13,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/frame_stats.h"
-#include "common/spike_filter.h"
 #include "common/sha256.h"
+#include "common/spike_filter.h"
 #include "common/tensor_codec.h"
 #include "common/tile_grid.h"
 

@@ -82,8 +82,7 @@ class FringeClient {
   // resamples it to the model's scale. Returns the mask (CV_8U class indices) at the frame's
   // size; the pieces' distinct warnings are appended to `warnings` when given.
   absl::StatusOr<cv::Mat> SegmentLargeFrame(const cv::Mat& frame, const v1::ModelRef& model,
-                                            int chunk = 2048, int margin = 64,
-                                            PixelSize pixel = {},
+                                            int chunk = 2048, int margin = 64, PixelSize pixel = {},
                                             std::vector<std::string>* warnings = nullptr);
 
  private:

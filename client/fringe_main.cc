@@ -155,8 +155,8 @@ int RunSegment(FringeClient& client, const SegmentArgs& args) {
           const PixelSize pixel = SetWirePixelSize(image->pixel_size_x_nm, image->pixel_size_y_nm,
                                                    args.pixel_size_nm, &calibration);
           std::vector<std::string> warnings;
-          auto mask = client.SegmentLargeFrame(image->pixels, *model, args.chunk, 64, pixel,
-                                               &warnings);
+          auto mask =
+              client.SegmentLargeFrame(image->pixels, *model, args.chunk, 64, pixel, &warnings);
           if (mask.ok()) {
             std::string trust;
             for (const std::string& w : warnings) absl::StrAppend(&trust, "  warning: ", w, "\n");

@@ -9,20 +9,6 @@
 
 namespace fringe {
 
-const char* ScaleDecisionName(ScaleDecision decision) {
-  switch (decision) {
-    case ScaleDecision::kNative:
-      return "native";
-    case ScaleDecision::kResampled:
-      return "resampled";
-    case ScaleDecision::kUnknownPixelSize:
-      return "unknown_pixel_size";
-    case ScaleDecision::kOutOfRange:
-      return "out_of_range";
-  }
-  return "unknown";
-}
-
 ScalePlan PlanScale(cv::Size frame_size, PixelSize frame, double model_pixel_nm,
                     double max_factor) {
   ScalePlan plan;
@@ -54,8 +40,9 @@ ScalePlan PlanScale(cv::Size frame_size, PixelSize frame, double model_pixel_nm,
     return plan;
   }
   plan.decision = ScaleDecision::kResampled;
-  plan.model_size = cv::Size(std::max(1, static_cast<int>(std::lround(frame_size.width * plan.factor_x))),
-                             std::max(1, static_cast<int>(std::lround(frame_size.height * plan.factor_y))));
+  plan.model_size =
+      cv::Size(std::max(1, static_cast<int>(std::lround(frame_size.width * plan.factor_x))),
+               std::max(1, static_cast<int>(std::lround(frame_size.height * plan.factor_y))));
   return plan;
 }
 

@@ -32,8 +32,6 @@ enum class ScaleDecision {
   kOutOfRange,        // Known but beyond kMaxResampleFactor: as is, with a warning.
 };
 
-const char* ScaleDecisionName(ScaleDecision decision);
-
 struct ScalePlan {
   ScaleDecision decision = ScaleDecision::kNative;
   cv::Size frame_size;  // The input's size.

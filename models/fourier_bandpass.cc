@@ -201,10 +201,10 @@ absl::Status ValidateFourierBandpassConfig(const v1::ModelConfig& config) {
           absl::StrCat("fourier_bandpass.d_spacings_nm[", i, "] is ", d, "; expected > 0"));
     }
     if (d / pixel > kMaxPeriodPx) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "fourier_bandpass.d_spacings_nm[", i, "] = ", d, " nm is ", d / pixel,
-          " pixels at pixel_size_nm ", pixel, "; lattice fringes of at most ", kMaxPeriodPx,
-          " pixels expected"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("fourier_bandpass.d_spacings_nm[", i, "] = ", d, " nm is ", d / pixel,
+                       " pixels at pixel_size_nm ", pixel, "; lattice fringes of at most ",
+                       kMaxPeriodPx, " pixels expected"));
     }
     if (pixel / d >= 0.5) {
       return absl::InvalidArgumentError(
@@ -273,7 +273,8 @@ absl::StatusOr<std::unique_ptr<FourierBandpassSegmenter>> FourierBandpassSegment
   // particle's plateau.
   // The energy varies little over a third of that combined sigma, so the plateau search runs
   // on blocks of that size.
-  const double blur_sigma_px = std::hypot(model->band_->smoothing_px(), model->band_->filter_sigma_px());
+  const double blur_sigma_px =
+      std::hypot(model->band_->smoothing_px(), model->band_->filter_sigma_px());
   model->edge_reach_px_ = std::min(kMaxReachPx, 3 * blur_sigma_px);
   model->plateau_block_px_ = std::max(1, static_cast<int>(blur_sigma_px / 3));
   return model;

@@ -58,12 +58,12 @@ class FourierBandpassSegmenter : public Segmenter {
   // Everything one tile's segmentation computes, for diagnostics and tests. All maps have the
   // tile's size.
   struct TileResult {
-    cv::Mat energy;        // CV_32F local fringe energy in units of the tile's median.
+    cv::Mat energy;  // CV_32F local fringe energy in units of the tile's median.
     // Detection threshold (Otsu or the configured value), same units. Edges lie where the
     // energy falls below max(threshold, 0.4 x the local plateau).
     double threshold = 0;
-    cv::Mat mask;          // CV_8U cleaned mask, 1 = particle.
-    cv::Mat probability;   // CV_32F p(particle); > 0.5 exactly where mask == 1.
+    cv::Mat mask;         // CV_8U cleaned mask, 1 = particle.
+    cv::Mat probability;  // CV_32F p(particle); > 0.5 exactly where mask == 1.
   };
 
   // Applies defaults to a copy of `config`, validates it (ValidateFourierBandpassConfig) and
@@ -92,7 +92,7 @@ class FourierBandpassSegmenter : public Segmenter {
   absl::StatusOr<TileResult> SegmentTileUnchecked(const cv::Mat& tile) const;
 
   std::unique_ptr<LatticeBand> band_;  // Steps 1-2: the fringe energy.
-  double threshold_ = 0;  // 0 = Otsu
+  double threshold_ = 0;               // 0 = Otsu
   double min_area_px_ = 0;
   double closing_px_ = 0;
   double edge_reach_px_ = 0;  // Radius of the local plateau (maximum) search.

@@ -55,8 +55,9 @@ double LatticeContrast(const cv::Mat& standardised, const cv::Mat& mask, double 
 
 }  // namespace
 
-FrameQuality AssessFrame(const cv::Mat& standardised, const std::vector<cv::Mat>& class_probabilities,
-                         const cv::Mat& mask, double pixel_size_nm, const ScalePlan& scale,
+FrameQuality AssessFrame(const cv::Mat& standardised,
+                         const std::vector<cv::Mat>& class_probabilities, const cv::Mat& mask,
+                         double pixel_size_nm, const ScalePlan& scale,
                          const FrameQualityThresholds& t) {
   FrameQuality q;
   if (mask.empty()) return q;

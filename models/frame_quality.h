@@ -60,8 +60,9 @@ struct FrameQuality {
 // the CV_8U argmax (class 1 = particle), all of the same size; `pixel_size_nm` is that of
 // `standardised` (0 = unknown: no lattice check); `scale` says how the frame was brought there.
 // Frames larger than 2048 px on a side are lattice-checked on their central 2048x2048 window.
-FrameQuality AssessFrame(const cv::Mat& standardised, const std::vector<cv::Mat>& class_probabilities,
-                         const cv::Mat& mask, double pixel_size_nm, const ScalePlan& scale,
+FrameQuality AssessFrame(const cv::Mat& standardised,
+                         const std::vector<cv::Mat>& class_probabilities, const cv::Mat& mask,
+                         double pixel_size_nm, const ScalePlan& scale,
                          const FrameQualityThresholds& thresholds = {});
 
 }  // namespace fringe

@@ -37,18 +37,18 @@ absl::StatusOr<std::unique_ptr<LatticeBand>> LatticeBand::Create(
   }
   for (double d : options.d_spacings_nm) {
     if (!(d > 0) || !std::isfinite(d) || pixel / d >= 0.5 || d / pixel > kMaxPeriodPx) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "d_spacings_nm entry ", d, " is not resolvable at ", pixel,
-          " nm/px; expected a period between 2 and ", kMaxPeriodPx, " pixels"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("d_spacings_nm entry ", d, " is not resolvable at ", pixel,
+                       " nm/px; expected a period between 2 and ", kMaxPeriodPx, " pixels"));
     }
   }
   if (!(options.relative_bandwidth >= 0.02 && options.relative_bandwidth <= 0.5)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "relative_bandwidth is ", options.relative_bandwidth, "; expected 0.02..0.5"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("relative_bandwidth is ", options.relative_bandwidth, "; expected 0.02..0.5"));
   }
   if (!(options.smoothing_nm > 0) || options.smoothing_nm / pixel > kMaxReachPx) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "smoothing_nm is ", options.smoothing_nm, "; expected > 0 and at most 256 pixels"));
+    return absl::InvalidArgumentError(absl::StrCat("smoothing_nm is ", options.smoothing_nm,
+                                                   "; expected > 0 and at most 256 pixels"));
   }
   std::unique_ptr<LatticeBand> band(new LatticeBand(options));
   double lowest = 0.5;

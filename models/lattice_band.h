@@ -23,10 +23,10 @@
 namespace fringe {
 
 struct LatticeBandOptions {
-  double pixel_size_nm = 0.0;                   // Of the images given to Energy; > 0.
+  double pixel_size_nm = 0.0;                          // Of the images given to Energy; > 0.
   std::vector<double> d_spacings_nm = {0.235, 0.204};  // Au {111}, {200}.
-  double relative_bandwidth = 0.1;              // Ring half-width / ring radius.
-  double smoothing_nm = 0.4;                    // Gaussian sigma of the local energy.
+  double relative_bandwidth = 0.1;                     // Ring half-width / ring radius.
+  double smoothing_nm = 0.4;                           // Gaussian sigma of the local energy.
 };
 
 class LatticeBand {

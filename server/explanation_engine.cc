@@ -127,9 +127,9 @@ absl::StatusOr<cv::Rect> BoxToModelScale(const cv::Rect& box, cv::Size frame,
   if (!plan.resampled()) return box;
   const cv::Rect inside = box & cv::Rect(cv::Point(0, 0), frame);
   if (inside.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "target (", box.x, ",", box.y, ")-(", box.br().x, ",", box.br().y,
-        ") has no pixel inside the ", frame.width, "x", frame.height, " frame"));
+    return absl::InvalidArgumentError(absl::StrCat("target (", box.x, ",", box.y, ")-(", box.br().x,
+                                                   ",", box.br().y, ") has no pixel inside the ",
+                                                   frame.width, "x", frame.height, " frame"));
   }
   const int x0 = static_cast<int>(std::floor(inside.x * plan.factor_x));
   const int y0 = static_cast<int>(std::floor(inside.y * plan.factor_y));
@@ -172,8 +172,9 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
   // Targets are given in the frame's pixels and mapped to the model's; the relevance comes
   // back at the frame's size with its sum kept.
   const PixelSize requested_pixel = PixelSizeOf(request.image());
-  FRINGE_RETURN_IF_ERROR(CheckModelScaleSize(
-      PlanScale(decoded.size(), requested_pixel, model.config.pixel_size_nm()), limits_.max_pixels));
+  FRINGE_RETURN_IF_ERROR(
+      CheckModelScaleSize(PlanScale(decoded.size(), requested_pixel, model.config.pixel_size_nm()),
+                          limits_.max_pixels));
   const PreparedFrame prepared =
       PrepareFrame(decoded, requested_pixel, model.config.pixel_size_nm());
   const cv::Mat& frame = prepared.frame;
@@ -192,15 +193,15 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
       break;
     case v1::ExplainTarget::BOX: {
       target.kind = AttributionTarget::Kind::kBox;
-      FRINGE_ASSIGN_OR_RETURN(
-          target.box, BoxToModelScale(cv::Rect(cv::Point(t.x0(), t.y0()), cv::Point(t.x1(), t.y1())),
-                                      decoded.size(), plan));
+      FRINGE_ASSIGN_OR_RETURN(target.box, BoxToModelScale(cv::Rect(cv::Point(t.x0(), t.y0()),
+                                                                   cv::Point(t.x1(), t.y1())),
+                                                          decoded.size(), plan));
       break;
     }
     case v1::ExplainTarget::PIXEL: {
       target.kind = AttributionTarget::Kind::kPixel;
-      FRINGE_ASSIGN_OR_RETURN(const cv::Rect pixel,
-                              BoxToModelScale(cv::Rect(t.x0(), t.y0(), 1, 1), decoded.size(), plan));
+      FRINGE_ASSIGN_OR_RETURN(const cv::Rect pixel, BoxToModelScale(cv::Rect(t.x0(), t.y0(), 1, 1),
+                                                                    decoded.size(), plan));
       target.pixel = pixel.tl();
       break;
     }
@@ -258,8 +259,7 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
     l->set_layer(layer);
     l->set_relevance(sum);
   }
-  *response.mutable_scale() =
-      FrameScaleProto(requested_pixel, model.config.pixel_size_nm(), plan);
+  *response.mutable_scale() = FrameScaleProto(requested_pixel, model.config.pixel_size_nm(), plan);
   for (const std::string& w : prepared.warnings) response.add_warnings(w);
   response.set_compute_ms(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());

@@ -112,10 +112,9 @@ absl::StatusOr<v1::SegmentResponse> SegmentationEngine::Encode(const v1::Segment
   response.set_model_version(prepared.model.version);
   const PreparedFrame& frame = prepared.frame;
   // Quality at the scale the network saw the frame, where the lattice band is known in pixels.
-  const cv::Mat standardised =
-      Standardise(prepared.input.frame, prepared.input.statistics
-                                            ? *prepared.input.statistics
-                                            : ComputeFrameStats(prepared.input.frame));
+  const cv::Mat standardised = Standardise(
+      prepared.input.frame, prepared.input.statistics ? *prepared.input.statistics
+                                                      : ComputeFrameStats(prepared.input.frame));
   const FrameQuality quality = AssessFrame(standardised, out.class_probabilities, out.mask,
                                            frame.pixel_size_nm, frame.scale);
   if (frame.scale.resampled()) {
@@ -220,8 +219,9 @@ std::string SegmentationEngine::BatchKey(const v1::SegmentRequest& request,
     return "";
   }
   // The size the network will see: frames are resampled to the model's pixel size first.
-  const ScalePlan plan = PlanScale(cv::Size(static_cast<int>(t.shape(1)), static_cast<int>(t.shape(0))),
-                                   PixelSizeOf(request.image()), servable->config.pixel_size_nm());
+  const ScalePlan plan =
+      PlanScale(cv::Size(static_cast<int>(t.shape(1)), static_cast<int>(t.shape(0))),
+                PixelSizeOf(request.image()), servable->config.pixel_size_nm());
   const int64_t h = plan.model_size.height, w = plan.model_size.width;
   const int64_t tile = servable->config.tile_size();
   const int multiple = servable->segmenter->input_multiple();

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 #include "server/scheduled_call.h"
@@ -22,22 +23,6 @@ double MsSince(Clock::time_point t) {
 }
 
 std::string CodeName(const absl::Status& status) { return absl::StatusCodeToString(status.code()); }
-
-// The metrics label of a response's scale decision.
-std::string ScaleDecisionLabel(const v1::FrameScale& scale) {
-  switch (scale.decision()) {
-    case v1::FrameScale::NATIVE:
-      return "native";
-    case v1::FrameScale::RESAMPLED:
-      return "resampled";
-    case v1::FrameScale::UNKNOWN_PIXEL_SIZE:
-      return "unknown_pixel_size";
-    case v1::FrameScale::OUT_OF_RANGE:
-      return "out_of_range";
-    default:
-      return "unspecified";
-  }
-}
 
 }  // namespace
 
@@ -64,9 +49,11 @@ class SegmentationService::SegmentWork final : public ScheduledWork {
       if (result.ok()) {
         metrics->ObserveComputeSeconds(method, name, result->timings().compute_ms() / 1000);
         const v1::FrameQuality& q = result->quality();
-        metrics->ObserveFrameQuality(name, q.particle_fraction(), q.mean_entropy_bits(),
-                                     q.out_of_domain(), ScaleDecisionLabel(result->scale()),
-                                     q.spikes_removed());
+        // The scale decision's label is its proto enum name in lower case ("resampled", ...).
+        metrics->ObserveFrameQuality(
+            name, q.particle_fraction(), q.mean_entropy_bits(), q.out_of_domain(),
+            absl::AsciiStrToLower(v1::FrameScale::Decision_Name(result->scale().decision())),
+            q.spikes_removed());
       }
     }
     done_(std::move(result));

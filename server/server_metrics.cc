@@ -108,7 +108,8 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
           .Register(r),
       BuildHistogram()
           .Name("fringe_frame_entropy_ratio")
-          .Help("Mean predictive entropy of each segmented frame over its maximum (0 certain .. 1 coin flip).")
+          .Help("Mean predictive entropy of each segmented frame over its maximum (0 certain .. 1 "
+                "coin flip).")
           .Register(r),
       BuildCounter()
           .Name("fringe_frames_out_of_domain_total")

@@ -74,8 +74,8 @@ absl::StatusOr<SimulatorOptions> RandomizedOptions(const SimulatorOptions& base,
   const std::vector<std::string>& names = NuisanceFactorNames();
   for (const std::string& w : without) {
     if (std::find(names.begin(), names.end(), w) == names.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown nuisance factor \"", w,
-                                                     "\"; known: ", absl::StrJoin(names, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown nuisance factor \"", w, "\"; known: ", absl::StrJoin(names, ", ")));
     }
   }
   SimulatorOptions o = base;

@@ -982,8 +982,7 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
         }
       }
       if (!fits_at(x, y, diameter, r)) continue;
-      add_particle(x, y, diameter, rotation, offset, morphology, on_zone, zone_index,
-                   random_beam);
+      add_particle(x, y, diameter, rotation, offset, morphology, on_zone, zone_index, random_beam);
       break;
     }
   }
@@ -1014,8 +1013,7 @@ SampleParams HrtemSimulator::DrawParams(uint64_t base_seed, uint64_t index) cons
         x = along * fov_x;
       }
       if (!fits_at(x, y, diameter, r)) continue;
-      add_particle(x, y, diameter, rotation, offset, morphology, on_zone, zone_index,
-                   random_beam);
+      add_particle(x, y, diameter, rotation, offset, morphology, on_zone, zone_index, random_beam);
       placed = true;
     }
     if (!placed) p.particle_out_of_frame = false;

@@ -104,10 +104,10 @@ TEST_F(PixelScaleIntegrationTest, CliSegmentReportsPixelSizeWarningsWithoutFaili
                                  &output);
   EXPECT_EQ(code, 0) << output;
   EXPECT_NE(output.find("warning: pixel size unknown"), std::string::npos) << output;
-  code = testing::RunCommand({FRINGE_CLI_BIN, "--server", server_->address(), "segment",
-                              dir + "/f.png", "--model", "scaled", "--pixel-size-nm", "0.045",
-                              "--out", dir + "/b"},
-                             &output);
+  code = testing::RunCommand(
+      {FRINGE_CLI_BIN, "--server", server_->address(), "segment", dir + "/f.png", "--model",
+       "scaled", "--pixel-size-nm", "0.045", "--out", dir + "/b"},
+      &output);
   EXPECT_EQ(code, 0) << output;
   EXPECT_EQ(output.find("warning"), std::string::npos) << output;
   const cv::Mat mask = cv::imread(dir + "/b/f_mask.png", cv::IMREAD_UNCHANGED);
@@ -119,10 +119,10 @@ TEST_F(PixelScaleIntegrationTest, CliSegmentReportsPixelSizeWarningsWithoutFaili
   }
   EXPECT_EQ(masks, 1);
   // An out-of-range pixel size is a warning, never a failure.
-  code = testing::RunCommand({FRINGE_CLI_BIN, "--server", server_->address(), "segment",
-                              dir + "/f.png", "--model", "scaled", "--pixel-size-nm", "5",
-                              "--out", dir + "/c"},
-                             &output);
+  code = testing::RunCommand(
+      {FRINGE_CLI_BIN, "--server", server_->address(), "segment", dir + "/f.png", "--model",
+       "scaled", "--pixel-size-nm", "5", "--out", dir + "/c"},
+      &output);
   EXPECT_EQ(code, 0) << output;
   EXPECT_NE(output.find("warning: out of domain"), std::string::npos) << output;
 }
@@ -193,7 +193,8 @@ TEST(SpikeFilterOnSimulatedFramesTest, LeavesLatticesAloneAndCatchesDetectorDefe
       ASSERT_TRUE(simulator.ok()) << simulator.status();
       for (int i = 0; i < 3; ++i) {
         cv::Mat frame = (*simulator)->Generate(11, i).image.clone();
-        EXPECT_EQ(RemoveSpikes(&frame), 0) << "dose " << dose << " pixel " << pixel << " frame " << i;
+        EXPECT_EQ(RemoveSpikes(&frame), 0)
+            << "dose " << dose << " pixel " << pixel << " frame " << i;
       }
     }
   }

@@ -69,8 +69,8 @@ TEST(LatticeBandTest, RejectsUnresolvableSpacingsNamingThem) {
 
 TEST(FrameQualityTest, AParticleWithFringesPassesTheLatticeCheck) {
   const cv::Mat mask = Disk({128, 128}, 40);
-  const FrameQuality q = AssessFrame(FrameWithParticle({128, 128}, 40, 1.0), ConfidentProbabilities(mask),
-                                     mask, kPixelNm, ScalePlan{});
+  const FrameQuality q = AssessFrame(FrameWithParticle({128, 128}, 40, 1.0),
+                                     ConfidentProbabilities(mask), mask, kPixelNm, ScalePlan{});
   EXPECT_NEAR(q.particle_fraction, cv::countNonZero(mask) / 65536.0, 1e-12);
   EXPECT_TRUE(q.lattice_checked);
   EXPECT_GT(q.lattice_contrast, 2.0);
@@ -122,8 +122,8 @@ TEST(FrameQualityTest, HalfTheFrameAsParticleAndUncertaintyAreFlagged) {
 TEST(FrameQualityTest, AnOutOfRangePixelSizeIsAReason) {
   const ScalePlan plan = PlanScale({256, 256}, {5.0, 5.0}, kPixelNm);
   const cv::Mat mask = cv::Mat::zeros(256, 256, CV_8U);
-  const FrameQuality q = AssessFrame(cv::Mat::zeros(256, 256, CV_32F), ConfidentProbabilities(mask),
-                                     mask, 5.0, plan);
+  const FrameQuality q =
+      AssessFrame(cv::Mat::zeros(256, 256, CV_32F), ConfidentProbabilities(mask), mask, 5.0, plan);
   EXPECT_TRUE(q.out_of_domain);
   ASSERT_FALSE(q.reasons.empty());
   EXPECT_EQ(q.reasons[0], plan.warning);
@@ -159,7 +159,8 @@ TEST(FramePreparationTest, PixelSizeOfReadsBothAxesAndIgnoresNonsense) {
   image.set_pixel_size_y_nm(0);
   image.set_pixel_size_nm(std::nan(""));
   EXPECT_FALSE(PixelSizeOf(image).known());
-  const PreparedFrame p = PrepareFrame(cv::Mat(8, 8, CV_32F, cv::Scalar(1)), PixelSizeOf(image), kPixelNm);
+  const PreparedFrame p =
+      PrepareFrame(cv::Mat(8, 8, CV_32F, cv::Scalar(1)), PixelSizeOf(image), kPixelNm);
   EXPECT_EQ(p.scale.decision, ScaleDecision::kUnknownPixelSize);
   ASSERT_EQ(p.warnings.size(), 1u);
 }
