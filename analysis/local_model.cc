@@ -4,11 +4,10 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "models/model_config.h"
+#include "models/repository_layout.h"
 #include "models/torch_models.h"
 #include "models/unet.h"
 #include "models/unet_io.h"
@@ -48,54 +47,6 @@ torch::Tensor Stack(const std::vector<cv::Mat>& frames) {
 
 }  // namespace
 
-absl::StatusOr<std::string> ResolveModelVersionDir(const std::string& repository,
-                                                   const std::string& model_ref) {
-  const size_t colon = model_ref.rfind(':');
-  const std::string name = model_ref.substr(0, colon);
-  if (name.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model \"", model_ref, "\": expected NAME or NAME:VERSION"));
-  }
-  const fs::path model_dir = fs::path(repository) / name;
-  std::error_code ec;
-  if (!fs::is_directory(model_dir, ec)) {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(repository, ec)) {
-      if (entry.is_directory()) names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return absl::NotFoundError(
-        absl::StrCat("no model \"", name, "\" in ", repository, " (",
-                     names.empty() ? "no models" : absl::StrJoin(names, ", "), ")"));
-  }
-  std::vector<int64_t> versions;
-  for (const auto& entry : fs::directory_iterator(model_dir, ec)) {
-    int64_t v = 0;
-    if (entry.is_directory() && absl::SimpleAtoi(entry.path().filename().string(), &v) && v > 0 &&
-        fs::exists(entry.path() / "config.pbtxt")) {
-      versions.push_back(v);
-    }
-  }
-  std::sort(versions.begin(), versions.end());
-  if (colon != std::string::npos) {
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(model_ref.substr(colon + 1), &v) || v <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model \"", model_ref, "\": the version must be a positive integer"));
-    }
-    if (std::find(versions.begin(), versions.end(), v) == versions.end()) {
-      return absl::NotFoundError(absl::StrCat("model \"", name, "\" has no version ", v,
-                                              " (versions: ", absl::StrJoin(versions, ", "), ")"));
-    }
-    return (model_dir / std::to_string(v)).string();
-  }
-  if (versions.empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("model \"", name, "\" has no version directory with a config.pbtxt"));
-  }
-  return (model_dir / std::to_string(versions.back())).string();
-}
-
 PreparedFrame PrepareFrame(const cv::Mat& frame, int multiple) {
   PreparedFrame p;
   p.stats = ComputeFrameStats(frame);
@@ -128,13 +79,13 @@ LocalModel::~LocalModel() = default;
 absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::Load(const std::string& version_dir,
                                                              const Options& options) {
   FRINGE_ASSIGN_OR_RETURN(v1::ModelConfig config,
-                          LoadModelConfig((fs::path(version_dir) / "config.pbtxt").string()));
+                          LoadModelConfig(repository_layout::ConfigPath(version_dir)));
   if (config.architecture() != "unet") {
     return absl::InvalidArgumentError(
         absl::StrCat(version_dir, " holds a \"", config.architecture(),
                      "\" model; the analysis tools run \"unet\" models"));
   }
-  const std::string weights = (fs::path(version_dir) / "weights.pt").string();
+  const std::string weights = repository_layout::WeightsPath(version_dir);
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->version_dir = version_dir;

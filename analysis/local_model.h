@@ -18,12 +18,6 @@
 
 namespace fringe::analysis {
 
-// The version directory a CLI model reference names: `model_ref` is "NAME" (the highest
-// integer version under <repository>/NAME that has a config.pbtxt) or "NAME:VERSION".
-// NOT_FOUND lists what exists; INVALID_ARGUMENT for a malformed reference.
-absl::StatusOr<std::string> ResolveModelVersionDir(const std::string& repository,
-                                                   const std::string& model_ref);
-
 // A frame as the network sees it: standardised with its own statistics (zero mean, unit
 // variance, as serving does) and padded with zeros (the mean) on the right and bottom to a
 // multiple of the network's input multiple.

@@ -93,10 +93,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const std::string state = fringe::testing::MakeTempDir("lab_bench");
-  fringe::testing::ServerProcess server(server_bin, repository,
-                                        {"--intra-op-threads", std::to_string(threads),
-                                         "--state-dir", state, "--repository-poll-seconds", "-1",
-                                         "--device", device});
+  fringe::testing::ServerProcess server(
+      server_bin, repository,
+      {"--intra-op-threads", std::to_string(threads), "--state-dir", state,
+       "--repository-poll-seconds", "-1", "--device", device});
   fringe::FringeClient::Options options;
   options.target = server.address();
   auto client = fringe::FringeClient::Create(options);

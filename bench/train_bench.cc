@@ -1,14 +1,13 @@
 // train_bench: how fast this machine makes training data and trains. Simulator images/s at
 // 512x512 on 1 and 2 threads, then training steps/s for a recipe (default: the default
 // model's), data preparation included. Prints a table and writes JSON.
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "sim/hrtem_simulator.h"
 #include "train/trainer.h"
@@ -50,7 +49,8 @@ int main(int argc, char** argv) {
   std::printf("%-40s %12s\n", "measurement", "rate");
   for (int threads : {1, 2}) {
     const double rate = SimImagesPerSecond(512, threads, images);
-    std::printf("%-40s %9.2f /s\n", ("simulator 512x512, " + std::to_string(threads) + " thread(s)").c_str(), rate);
+    std::printf("%-40s %9.2f /s\n",
+                ("simulator 512x512, " + std::to_string(threads) + " thread(s)").c_str(), rate);
     out["simulator_512_images_per_s"][std::to_string(threads)] = rate;
   }
 
@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
   const double tiles_per_s = steps_per_s * config->batch_size();
   std::printf("%-40s %9.3f /s\n",
               ("training steps (batch " + std::to_string(config->batch_size()) + " x " +
-               std::to_string(config->tile()) + "^2)").c_str(),
+               std::to_string(config->tile()) + "^2)")
+                  .c_str(),
               steps_per_s);
   std::printf("%-40s %9.2f /s\n", "training tiles", tiles_per_s);
   out["recipe"] = recipe;

@@ -36,6 +36,7 @@ int Submit(FringeClient& client, const AdminArgs& args) {
   }
   request.mutable_spec()->set_dataset(args.dataset);
   request.mutable_spec()->set_output_name(args.output_name);
+  request.mutable_spec()->set_pretrained_weights(args.pretrained);
   if (!args.init_from.empty()) {
     auto ref = ParseModelRef(args.init_from);
     if (!ref.ok()) return ReportError("--init-from", ref.status());
@@ -114,6 +115,8 @@ void AddAdminCommands(CLI::App& app, CLI::App* models, AdminArgs* a) {
   a->jobs_submit->add_option("--config", a->config_path, "Text-format TrainConfig")->required();
   a->jobs_submit->add_option("--dataset", a->dataset, "Uploaded dataset to train on");
   a->jobs_submit->add_option("--init-from", a->init_from, "Start from NAME[:VERSION]");
+  a->jobs_submit->add_option("--pretrained", a->pretrained,
+                             "ImageNet weights by name from the server's <state_dir>/pretrained/");
   a->jobs_submit->add_option("--name", a->output_name, "Register the result as this model");
   a->jobs_submit->add_option("--priority", a->priority, "Higher runs first [0]");
   a->jobs_submit->add_flag("--watch", a->watch, "Show progress until the job finishes");

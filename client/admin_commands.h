@@ -13,7 +13,7 @@ namespace fringe {
 
 struct AdminArgs {
   // jobs
-  std::string config_path, dataset, init_from, output_name, job_id, state, owner;
+  std::string config_path, dataset, init_from, pretrained, output_name, job_id, state, owner;
   int priority = 0;
   bool watch = false;
   int limit = 20;

@@ -27,6 +27,7 @@
 #include "data/image_io.h"
 #include "data/labelled_dataset.h"
 #include "models/frame_segmenter.h"
+#include "models/repository_layout.h"
 #include "models/torch_models.h"
 
 namespace fringe {
@@ -651,7 +652,7 @@ int RunAnalyze(AnalyzeArgs args) {
                                           : std::max(1u, std::thread::hardware_concurrency()));
   std::string version_dir = args.model_dir;
   if (version_dir.empty()) {
-    auto resolved = analysis::ResolveModelVersionDir(args.repository, args.model);
+    auto resolved = repository_layout::ResolveVersionDir(args.repository, args.model);
     if (!resolved.ok()) return ReportError("--model", resolved.status());
     version_dir = *resolved;
   }

@@ -10,9 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/status_macros.h"
 #include "data/pixel_calibration.h"
 #include "data/raw_pixels.h"
-#include "common/status_macros.h"
 
 namespace fringe::data {
 namespace {
@@ -436,7 +436,7 @@ absl::StatusOr<Image> ReadDmImage(ByteSource& source, int frame) {
   }
   std::string buffer(static_cast<size_t>(frame_bytes), '\0');
   FRINGE_RETURN_IF_ERROR(source.Read(data.data_offset + frame_bytes * frame, buffer.size(),
-                                          buffer.data(), "DM image data"));
+                                     buffer.data(), "DM image data"));
   const bool big_data = order == 0;
   const int rows = static_cast<int>(height);
   const int cols = static_cast<int>(width);

@@ -13,12 +13,12 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "data/byte_source.h"
 #include "data/dm_format.h"
 #include "data/mrc_format.h"
 #include "data/npy_format.h"
 #include "data/raw_pixels.h"
-#include "common/status_macros.h"
 #include "data/tiff_format.h"
 
 namespace fringe::data {
@@ -97,7 +97,7 @@ absl::Status CheckPngComplete(ByteSource& source) {
 absl::Status CheckJpegComplete(ByteSource& source) {
   const uint64_t tail_len = std::min<uint64_t>(source.size(), 64);
   FRINGE_ASSIGN_OR_RETURN(const std::string tail,
-                               source.ReadString(source.size() - tail_len, tail_len, "JPEG tail"));
+                          source.ReadString(source.size() - tail_len, tail_len, "JPEG tail"));
   if (tail.find("\xff\xd9") == std::string::npos) {
     return source.Error("truncated: JPEG has no end-of-image marker (FF D9)");
   }

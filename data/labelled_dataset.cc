@@ -16,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "data/byte_source.h"
 #include "common/status_macros.h"
+#include "data/byte_source.h"
 
 namespace fringe::data {
 namespace {
@@ -127,9 +127,8 @@ absl::Status ApplyJsonParams(const nlohmann::json& obj, const std::string& where
     }
   }
   if (obj.contains("pixel_size_nm")) {
-    FRINGE_ASSIGN_OR_RETURN(
-        p.pixel_size_nm,
-        PositiveNumber(obj["pixel_size_nm"], absl::StrCat(where, ".pixel_size_nm")));
+    FRINGE_ASSIGN_OR_RETURN(p.pixel_size_nm, PositiveNumber(obj["pixel_size_nm"],
+                                                            absl::StrCat(where, ".pixel_size_nm")));
   }
   return absl::OkStatus();
 }

@@ -6,9 +6,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "data/pixel_calibration.h"
 #include "data/raw_pixels.h"
-#include "common/status_macros.h"
 
 namespace fringe::data {
 namespace {
@@ -134,7 +134,7 @@ absl::StatusOr<Image> ReadMrcImage(ByteSource& source, int frame) {
   }
   std::string buffer(static_cast<size_t>(frame_bytes), '\0');
   FRINGE_RETURN_IF_ERROR(source.Read(data_offset + frame_bytes * frame, buffer.size(),
-                                          buffer.data(), "MRC section data"));
+                                     buffer.data(), "MRC section data"));
   Image image;
   image.format = "mrc";
   image.original_shape =

@@ -291,7 +291,7 @@ absl::StatusOr<Image> ReadNpyImage(ByteSource& source, int frame) {
   const size_t frame_bytes = static_cast<size_t>(rows) * cols * ScalarSize(h.type);
   std::string buffer(frame_bytes, '\0');
   FRINGE_RETURN_IF_ERROR(source.Read(h.data_offset + frame_bytes * frame, frame_bytes,
-                                          buffer.data(), "NPY frame data"));
+                                     buffer.data(), "NPY frame data"));
   Image image;
   image.format = "npy";
   for (const int64_t d : h.shape) image.original_shape.push_back(static_cast<int>(d));

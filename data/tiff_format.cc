@@ -10,9 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/status_macros.h"
 #include "data/pixel_calibration.h"
 #include "data/raw_pixels.h"
-#include "common/status_macros.h"
 
 namespace fringe::data {
 namespace {
@@ -132,8 +132,7 @@ absl::StatusOr<TiffIfd> TiffIfd::Read(ByteSource& source, int index, int* page_c
       return source.Error(absl::StrCat("corrupt TIFF: the IFD chain loops at offset ", offset));
     }
     unsigned char count_bytes[8];
-    FRINGE_RETURN_IF_ERROR(
-        source.Read(offset, bigtiff ? 8 : 2, count_bytes, "a TIFF directory"));
+    FRINGE_RETURN_IF_ERROR(source.Read(offset, bigtiff ? 8 : 2, count_bytes, "a TIFF directory"));
     const uint64_t count =
         bigtiff ? Load<uint64_t>(count_bytes, big) : uint64_t{Load<uint16_t>(count_bytes, big)};
     const uint64_t first_entry = offset + (bigtiff ? 8 : 2);
@@ -354,7 +353,7 @@ absl::StatusOr<cv::Mat> ReadUncompressedStrips(ByteSource& source, const TiffIfd
   for (size_t i = 0; i < offsets->size() && buffer.size() < total; ++i) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>((*counts)[i], total - buffer.size()));
     FRINGE_ASSIGN_OR_RETURN(const std::string strip,
-                                 source.ReadString((*offsets)[i], n, "TIFF strip data"));
+                            source.ReadString((*offsets)[i], n, "TIFF strip data"));
     buffer += strip;
   }
   if (buffer.size() < total) {

@@ -21,8 +21,8 @@ PACKAGES=(
   # persistent job queue: SQLite (single server) and PostgreSQL (shared by several servers);
   # the postgresql server itself runs the job store tests (deploy/postgres-test.sh)
   libsqlite3-dev sqlite3 libpqxx-dev postgresql
-  # tests
-  libgtest-dev libgmock-dev
+  # tests; clang-format 14 checks the tree's formatting (deploy/check-format.sh)
+  libgtest-dev libgmock-dev clang-format-14
 )
 
 missing=()

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
+# Formatting first: a badly formatted file fails in seconds rather than after the build.
+bash deploy/check-format.sh
 bash deploy/build.sh
 BUILD_DIR=${FRINGE_BUILD_DIR:-build}
 # The job store suite also runs against PostgreSQL: a throwaway local cluster (stopped again on

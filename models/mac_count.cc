@@ -99,9 +99,7 @@ absl::StatusOr<MacCount> CountMultiplyAccumulates(const v1::ModelConfig& config,
   try {
     auto traced = torch::jit::tracer::trace(
         {x},
-        [&](torch::jit::Stack in) -> torch::jit::Stack {
-          return {net->forward(in[0].toTensor())};
-        },
+        [&](torch::jit::Stack in) -> torch::jit::Stack { return {net->forward(in[0].toTensor())}; },
         [](const torch::autograd::Variable&) { return std::string(); });
     state = traced.first;
   } catch (const std::exception& e) {

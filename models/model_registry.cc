@@ -3,17 +3,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "models/fourier_bandpass.h"
+#include "models/repository_layout.h"
 
 namespace fringe {
 
 ModelRegistry ModelRegistry::WithBuiltins() {
   ModelRegistry registry;
   (void)registry.Register("unet", [](const v1::ModelConfig& config, const LoadContext& context) {
-    return LoadUNetSegmenter(config, context.version_dir + "/weights.pt", context.runtime);
+    return LoadUNetSegmenter(config, repository_layout::WeightsPath(context.version_dir),
+                             context.runtime);
   });
   // FCN8s-VGG16 and its dilated variants (fcn8s.dilation): eager LibTorch, any tile size.
   (void)registry.Register("fcn8s", [](const v1::ModelConfig& config, const LoadContext& context) {
-    return LoadFCN8sSegmenter(config, context.version_dir + "/weights.pt", context.runtime);
+    return LoadFCN8sSegmenter(config, repository_layout::WeightsPath(context.version_dir),
+                              context.runtime);
   });
   // The non-learning baseline: everything it needs is in config.pbtxt (no weights file).
   (void)registry.Register("fourier-bandpass",

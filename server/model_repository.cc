@@ -9,13 +9,14 @@
 #include <sstream>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "data/image_io.h"
 #include "models/model_config.h"
 #include "models/receptive_field.h"
+#include "models/repository_layout.h"
+#include "server/serving_policy.h"
 
 namespace fringe {
 
@@ -51,7 +52,7 @@ absl::Status ReadPolicy(const fs::path& path, v1::ServingPolicy* policy) {
 ModelRepository::VersionEntry ModelRepository::LoadVersion(const std::string& dir) const {
   VersionEntry entry;
   entry.dir = dir;
-  auto config = LoadModelConfig(dir + "/config.pbtxt");
+  auto config = LoadModelConfig(repository_layout::ConfigPath(dir));
   if (!config.ok()) {
     entry.state = v1::MODEL_STATE_FAILED;
     entry.error = std::string(config.status().message());
@@ -86,24 +87,12 @@ absl::Status ModelRepository::LoadAll() {
         absl::StrCat("model repository ", options_.root, " is not a directory"));
   }
   std::map<std::string, Model> loaded;
-  std::vector<fs::path> model_dirs;
-  for (const auto& e : fs::directory_iterator(options_.root, ec)) {
-    // Hidden directories (e.g. .checkpoints of a training run) are not models.
-    if (e.is_directory() && e.path().filename().string()[0] != '.') {
-      model_dirs.push_back(e.path());
-    }
-  }
-  std::sort(model_dirs.begin(), model_dirs.end());
   int ready_count = 0;
-  for (const fs::path& model_dir : model_dirs) {
-    const std::string name = model_dir.filename().string();
-    for (const auto& v : fs::directory_iterator(model_dir, ec)) {
-      int64_t version = 0;
-      if (!v.is_directory() || !absl::SimpleAtoi(v.path().filename().string(), &version) ||
-          version <= 0) {
-        continue;  // Not a version directory (e.g. a README next to the versions).
-      }
-      VersionEntry entry = LoadVersion(v.path().string());
+  for (const std::string& name : repository_layout::ListModels(options_.root)) {
+    // Every version-named directory, complete or not: a broken one is reported as FAILED.
+    for (int64_t version :
+         repository_layout::ListVersions(options_.root, name, repository_layout::Versions::kAll)) {
+      VersionEntry entry = LoadVersion(repository_layout::VersionDir(options_.root, name, version));
       if (entry.state == v1::MODEL_STATE_READY) {
         ++ready_count;
         spdlog::info("model_loaded name={} version={} architecture={} parameters={}", name, version,
@@ -116,7 +105,9 @@ absl::Status ModelRepository::LoadAll() {
     }
     if (loaded.count(name)) {
       v1::ServingPolicy& policy = loaded[name].policy;
-      if (absl::Status st = ReadPolicy(model_dir / "serving.pbtxt", &policy); !st.ok()) {
+      if (absl::Status st =
+              ReadPolicy(repository_layout::ServingPolicyPath(options_.root, name), &policy);
+          !st.ok()) {
         spdlog::warn("serving_policy_ignored name={} error=\"{}\"", name,
                      std::string(st.message()));
         policy.Clear();
@@ -161,17 +152,11 @@ std::string ModelRepository::default_model() const {
 }
 
 int64_t ModelRepository::ServingVersion(const Model& model) {
-  const Versions& versions = model.versions;
-  // A pinned version serves while it is ready; if it broke or vanished, fall back to the
-  // latest rather than serve nothing.
-  auto pinned = versions.find(model.policy.pinned_version());
-  if (pinned != versions.end() && pinned->second.state == v1::MODEL_STATE_READY) {
-    return pinned->first;
+  std::vector<int64_t> ready;
+  for (const auto& [version, entry] : model.versions) {
+    if (entry.state == v1::MODEL_STATE_READY) ready.push_back(version);
   }
-  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
-    if (it->second.state == v1::MODEL_STATE_READY) return it->first;
-  }
-  return 0;
+  return serving_policy::ServingVersion(model.policy, ready);
 }
 
 std::string ModelRepository::AvailableLocked() const {
@@ -313,12 +298,12 @@ absl::Status ModelRepository::SavePolicy(const std::string& name,
   std::string text;
   google::protobuf::TextFormat::PrintToString(policy, &text);
   return data::WriteFileAtomically(
-      (fs::path(options_.root) / name / "serving.pbtxt").string(),
+      repository_layout::ServingPolicyPath(options_.root, name),
       "# Written by fringe-server (Models.Promote/Rollback); 0 = latest ready version.\n" + text);
 }
 
 absl::Status ModelRepository::LoadAndInstall(const std::string& name, int64_t version) {
-  const std::string dir = (fs::path(options_.root) / name / std::to_string(version)).string();
+  const std::string dir = repository_layout::VersionDir(options_.root, name, version);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return absl::NotFoundError(absl::StrCat("model \"", name, "\" has no version directory ", dir));
@@ -355,23 +340,19 @@ absl::StatusOr<v1::ModelDescription> ModelRepository::Load(const std::string& na
     std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
     if (version == 0) {
       // Every version directory of this model not known yet.
-      std::vector<int64_t> fresh;
       std::error_code ec;
-      for (const auto& v : fs::directory_iterator(fs::path(options_.root) / wanted, ec)) {
-        int64_t number = 0;
-        if (!v.is_directory() || !absl::SimpleAtoi(v.path().filename().string(), &number) ||
-            number <= 0) {
-          continue;
-        }
+      if (!fs::is_directory(repository_layout::ModelDir(options_.root, wanted), ec)) {
+        return absl::NotFoundError(absl::StrCat(
+            "no model directory ", repository_layout::ModelDir(options_.root, wanted)));
+      }
+      std::vector<int64_t> fresh;
+      for (int64_t number : repository_layout::ListVersions(options_.root, wanted,
+                                                            repository_layout::Versions::kAll)) {
         std::lock_guard<std::mutex> lock(mu_);
         auto model = models_.find(wanted);
         if (model == models_.end() || !model->second.versions.count(number)) {
           fresh.push_back(number);
         }
-      }
-      if (ec) {
-        return absl::NotFoundError(
-            absl::StrCat("no model directory ", (fs::path(options_.root) / wanted).string()));
       }
       for (int64_t v : fresh) LoadAndInstall(wanted, v).IgnoreError();  // Recorded per version.
     } else {
@@ -462,10 +443,9 @@ absl::StatusOr<v1::ModelDescription> ModelRepository::Promote(const std::string&
       std::lock_guard<std::mutex> lock(mu_);
       FRINGE_ASSIGN_OR_RETURN(const auto found, FindLocked(name));
       wanted = found->first;
-      policy = found->second.policy;
       // Remember what serves now, before loading `version` could change "latest".
-      const int64_t serving = ServingVersion(found->second);
-      if (serving != 0 && serving != version) policy.add_history(serving);
+      policy =
+          serving_policy::Promote(found->second.policy, ServingVersion(found->second), version);
     }
     FRINGE_RETURN_IF_ERROR(PinVersion(wanted, version, std::move(policy)));
   }
@@ -484,18 +464,11 @@ absl::StatusOr<v1::ModelDescription> ModelRepository::Rollback(const std::string
       std::lock_guard<std::mutex> lock(mu_);
       FRINGE_ASSIGN_OR_RETURN(const auto found, FindLocked(name));
       wanted = found->first;
-      policy = found->second.policy;
-      const int64_t serving = ServingVersion(found->second);
-      // Skip history entries equal to what serves now (nothing would change).
-      while (policy.history_size() > 0 && policy.history(policy.history_size() - 1) == serving) {
-        policy.mutable_history()->RemoveLast();
-      }
-      if (policy.history_size() == 0) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("model \"", wanted, "\" has no earlier serving version to roll back to"));
-      }
-      target = policy.history(policy.history_size() - 1);
-      policy.mutable_history()->RemoveLast();
+      FRINGE_ASSIGN_OR_RETURN(
+          serving_policy::RollbackPlan plan,
+          serving_policy::Rollback(found->second.policy, ServingVersion(found->second), wanted));
+      target = plan.target;
+      policy = std::move(plan.policy);
     }
     FRINGE_RETURN_IF_ERROR(PinVersion(wanted, target, std::move(policy)));
   }
@@ -509,21 +482,14 @@ int ModelRepository::Rescan() {
   int changed = 0;
   {
     std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
-    // What is on disk now.
-    std::map<std::string, std::vector<int64_t>> on_disk;
+    // What is on disk now: complete versions only, so a directory still being copied in by
+    // hand is picked up once its config.pbtxt is there.
     std::error_code ec;
-    for (const auto& m : fs::directory_iterator(options_.root, ec)) {
-      if (!m.is_directory() || m.path().filename().string()[0] == '.') continue;
-      std::vector<int64_t>& versions = on_disk[m.path().filename().string()];
-      for (const auto& v : fs::directory_iterator(m.path(), ec)) {
-        int64_t number = 0;
-        if (v.is_directory() && absl::SimpleAtoi(v.path().filename().string(), &number) &&
-            number > 0 && fs::exists(v.path() / "config.pbtxt")) {
-          versions.push_back(number);
-        }
-      }
+    if (!fs::is_directory(options_.root, ec)) return 0;  // Briefly unreadable: change nothing.
+    std::map<std::string, std::vector<int64_t>> on_disk;
+    for (const std::string& name : repository_layout::ListModels(options_.root)) {
+      on_disk[name] = repository_layout::ListVersions(options_.root, name);
     }
-    if (ec) return 0;  // The root is briefly unreadable: change nothing.
     std::vector<std::pair<std::string, int64_t>> to_load;
     std::vector<std::shared_ptr<const Segmenter>> released;
     {

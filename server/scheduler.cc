@@ -298,8 +298,7 @@ void Scheduler::WorkerLoop() {
   }
 }
 
-bool Scheduler::RunTrainingPiece(const std::function<void()>& run,
-                                 const std::atomic<bool>* stop) {
+bool Scheduler::RunTrainingPiece(const std::function<void()>& run, const std::atomic<bool>* stop) {
   TrainingPiece piece;
   piece.run = &run;
   std::unique_lock<std::mutex> lock(mu_);

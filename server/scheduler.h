@@ -173,7 +173,6 @@ class Scheduler {
   std::vector<std::thread> threads_;
 };
 
-
 }  // namespace fringe
 
 #endif  // FRINGE_SERVER_SCHEDULER_H_

@@ -31,6 +31,7 @@
 #include "models/model_config.h"
 #include "models/model_registry.h"
 #include "models/receptive_field.h"
+#include "models/repository_layout.h"
 #include "models/torch_models.h"
 #include "study/study_result.h"
 #include "train/trainer.h"
@@ -156,7 +157,7 @@ absl::StatusOr<Trained> Train(const v1::TrainConfig& train, const fs::path& reco
       const Json j = Json::parse(*text);
       Trained t{j.at("version_dir"), j.at("steps"), j.at("best_step"), j.at("training_seconds"),
                 j.at("best_validation_dice")};
-      if (fs::exists(fs::path(t.version_dir) / "config.pbtxt")) return t;
+      if (fs::exists(repository_layout::ConfigPath(t.version_dir))) return t;
     } catch (const Json::exception&) {
       // Unreadable: train again (the checkpoints make that cheap).
     }
@@ -202,12 +203,15 @@ absl::StatusOr<Trained> Train(const v1::TrainConfig& train, const fs::path& reco
 
 // An untrained candidate (the Fourier baseline) as a version in the study's repository.
 absl::StatusOr<std::string> WriteUntrainedVersion(const v1::ModelConfig& model,
-                                                  const fs::path& dir) {
+                                                  const std::string& root,
+                                                  const std::string& name) {
+  // Always version 1: rewriting it on a rerun is idempotent (the config is written atomically).
+  const fs::path dir = repository_layout::VersionDir(root, name, 1);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir.string()));
   if (absl::Status s = data::WriteFileAtomically(
-          (dir / "config.pbtxt").string(),
+          repository_layout::ConfigPath(dir.string()),
           "# Written by fringe-study (not trained).\n" + ModelConfigToText(model));
       !s.ok()) {
     return s;
@@ -475,7 +479,7 @@ absl::Status EvaluateSets(const Segmenter& segmenter, const v1::ModelConfig& con
 absl::Status Evaluate(const v1::StudyConfig& study, const std::vector<ValidationImage>& held_out,
                       const std::vector<PreparedSet>& sets, const fs::path& out,
                       const Progress& progress, bool quiet, CandidateResult* r) {
-  auto config = LoadModelConfig((fs::path(r->version_dir) / "config.pbtxt").string());
+  auto config = LoadModelConfig(repository_layout::ConfigPath(r->version_dir));
   if (!config.ok()) return config.status();
   r->architecture = config->architecture();
   const ModelRegistry registry = ModelRegistry::WithBuiltins();
@@ -568,7 +572,7 @@ absl::Status MeasureLatencies(const v1::StudyConfig& study, std::vector<Candidat
   const ModelRegistry registry = ModelRegistry::WithBuiltins();
   for (CandidateResult& r : *results) {
     if (r.status != "done") continue;
-    auto config = LoadModelConfig((fs::path(r.version_dir) / "config.pbtxt").string());
+    auto config = LoadModelConfig(repository_layout::ConfigPath(r.version_dir));
     if (!config.ok()) return config.status();
     LoadContext context;
     context.version_dir = r.version_dir;
@@ -623,7 +627,7 @@ absl::Status WriteReport(const v1::StudyConfig& study, const StudyOptions& optio
   c.date = Now();
   for (const CandidateResult& r : results) {
     if (r.version_dir.empty()) continue;
-    auto config = LoadModelConfig((fs::path(r.version_dir) / "config.pbtxt").string());
+    auto config = LoadModelConfig(repository_layout::ConfigPath(r.version_dir));
     if (config.ok() && !config->provenance().git_revision().empty()) {
       c.git_revision = config->provenance().git_revision();
     }
@@ -878,7 +882,7 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
             : absl::StrFormat("training for %.1f min", study.minutes_per_candidate())));
     absl::Status status;
     if (candidate.untrained()) {
-      auto version = WriteUntrainedVersion(train.model(), out / "repository" / r.name / "1");
+      auto version = WriteUntrainedVersion(train.model(), (out / "repository").string(), r.name);
       status = version.status();
       if (version.ok()) r.version_dir = *version;
     } else {

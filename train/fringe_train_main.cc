@@ -11,6 +11,7 @@
 #include "common/progress_bar.h"
 #include "data/image_io.h"
 #include "models/model_config.h"
+#include "models/repository_layout.h"
 #include "models/torch_models.h"
 #include "train/trainer.h"
 
@@ -42,7 +43,7 @@ int RunInit(const std::string& config_path, const std::string& out_dir, uint64_t
     std::fprintf(stderr, "error: cannot create %s: %s\n", out_dir.c_str(), ec.message().c_str());
     return 1;
   }
-  const std::string weights = (fs::path(out_dir) / "weights.pt").string();
+  const std::string weights = fringe::repository_layout::WeightsPath(out_dir);
   std::string imported;
   if (absl::Status s =
           fringe::WriteInitialWeights(*config, weights, seed, vgg16_weights, &imported);
@@ -54,7 +55,7 @@ int RunInit(const std::string& config_path, const std::string& out_dir, uint64_t
     std::fprintf(stderr, "%s\n", imported.c_str());
     config->mutable_provenance()->set_notes("never trained on HRTEM; " + imported);
   }
-  const std::string config_out = (fs::path(out_dir) / "config.pbtxt").string();
+  const std::string config_out = fringe::repository_layout::ConfigPath(out_dir);
   if (absl::Status s = fringe::data::WriteFileAtomically(
           config_out, "# Written by fringe-train init.\n" + fringe::ModelConfigToText(*config));
       !s.ok()) {
@@ -184,7 +185,7 @@ int main(int argc, char** argv) {
                     "Checkpoint and stop after this many steps of this run (0 = run to the end)");
   CLI11_PARSE(app, argc, argv);
   if (*init) return RunInit(config_path, out_dir, seed, vgg16_weights);
-  if (*train) return RunTrain(train_config, resume, stop_after, output_repository, vgg16_weights,
-                               device);
+  if (*train)
+    return RunTrain(train_config, resume, stop_after, output_repository, vgg16_weights, device);
   return 2;
 }

@@ -19,10 +19,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/segmentation_metrics.h"
+#include "common/status_macros.h"
 #include "data/image_io.h"
 #include "models/fcn8s.h"
 #include "models/fcn8s_io.h"
 #include "models/model_config.h"
+#include "models/repository_layout.h"
 #include "models/segmentation_net.h"
 #include "train/segmentation_loss.h"
 #include "train/training_data.h"
@@ -272,7 +274,7 @@ class Trainer::Impl {
   absl::Status SaveCheckpoint();
   absl::Status LoadCheckpoint(const std::string& dir);
   absl::Status SaveBest();
-  absl::StatusOr<std::string> WriteVersion(const TrainResult& result);
+  absl::StatusOr<repository_layout::CommittedVersion> WriteVersion(const TrainResult& result);
   std::string LatestCheckpoint() const;
 
   v1::TrainConfig config_;
@@ -320,8 +322,8 @@ absl::Status Trainer::Impl::Init() {
   net_ = *std::move(built);
   if (!config_.init_from().empty()) {
     // Fine-tuning starts from an existing version of the same architecture.
-    auto start = LoadSegmentationNet(config_.model(),
-                                     (fs::path(config_.init_from()) / "weights.pt").string());
+    auto start =
+        LoadSegmentationNet(config_.model(), repository_layout::WeightsPath(config_.init_from()));
     if (!start.ok()) {
       return absl::Status(start.status().code(),
                           absl::StrCat("init_from: ", start.status().message()));
@@ -577,11 +579,8 @@ absl::Status Trainer::Impl::LoadCheckpoint(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Trainer::Impl::WriteVersion(const TrainResult& result) {
-  const fs::path model_dir = fs::path(config_.output_repository()) / config_.output_name();
-  std::error_code ec;
-  fs::create_directories(model_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", model_dir.string()));
+absl::StatusOr<repository_layout::CommittedVersion> Trainer::Impl::WriteVersion(
+    const TrainResult& result) {
   v1::ModelConfig model = config_.model();
   model.set_untrained(false);
   v1::Provenance* p = model.mutable_provenance();
@@ -604,31 +603,25 @@ absl::StatusOr<std::string> Trainer::Impl::WriteVersion(const TrainResult& resul
           ? absl::StrCat(", backbone lr x ", config_.backbone_lr_multiplier())
           : "",
       init_summary_.empty() ? "" : "; ", init_summary_));
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    int64_t next = 1;
-    for (const auto& e : fs::directory_iterator(model_dir, ec)) {
-      int64_t v = 0;
-      if (absl::SimpleAtoi(e.path().filename().string(), &v)) next = std::max(next, v + 1);
-    }
-    const fs::path tmp = model_dir / absl::StrCat(".tmp-", getpid(), "-", next);
-    try {
-      fs::create_directories(tmp);
-      // Versions are served anywhere: their weights are saved from the CPU.
-      net_.module->to(torch::kCPU);
-      torch::save(net_.module, (tmp / "weights.pt").string());
-      net_.module->to(device_);
-      std::ofstream(tmp / "config.pbtxt") << "# Written by fringe-train; see provenance.\n"
-                                          << ModelConfigToText(model);
-      std::error_code rename_error;
-      fs::rename(tmp, model_dir / std::to_string(next), rename_error);
-      if (!rename_error) return (model_dir / std::to_string(next)).string();
-      fs::remove_all(tmp);  // Someone took that version meanwhile: try the next one.
-    } catch (const std::exception& e) {
-      fs::remove_all(tmp, ec);
-      return absl::InternalError(absl::StrCat("cannot write the model version: ", e.what()));
-    }
+  FRINGE_ASSIGN_OR_RETURN(
+      const std::string staging,
+      repository_layout::CreateStagingDir(config_.output_repository(), config_.output_name()));
+  try {
+    // Versions are served anywhere: their weights are saved from the CPU.
+    net_.module->to(torch::kCPU);
+    torch::save(net_.module, repository_layout::WeightsPath(staging));
+    net_.module->to(device_);
+    std::ofstream out(repository_layout::ConfigPath(staging));
+    out << "# Written by fringe-train; see provenance.\n" << ModelConfigToText(model);
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + repository_layout::ConfigPath(staging));
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    return absl::InternalError(absl::StrCat("cannot write the model version: ", e.what()));
   }
-  return absl::InternalError("cannot find a free version number");
+  return repository_layout::CommitVersion(config_.output_repository(), config_.output_name(),
+                                          staging);
 }
 
 absl::StatusOr<TrainResult> Trainer::Impl::Run(
@@ -759,9 +752,10 @@ absl::StatusOr<TrainResult> Trainer::Impl::Run(
             absl::StrCat(best.string(), " is unreadable: ", e.what_without_backtrace()));
       }
     }
-    auto dir = WriteVersion(result);
-    if (!dir.ok()) return dir.status();
-    result.version_dir = *dir;
+    FRINGE_ASSIGN_OR_RETURN(const repository_layout::CommittedVersion written,
+                            WriteVersion(result));
+    result.version = written.version;
+    result.version_dir = written.dir;
   }
   return result;
 }

@@ -46,7 +46,8 @@ struct TrainResult {
   int64_t resumed_from_step = 0;
   std::map<std::string, double> best_validation;
   int64_t best_step = 0;
-  std::string version_dir;  // Where the model version was written ("" if no output).
+  int64_t version = 0;          // The model version written (0 if none).
+  std::string version_dir;      // Where it was written ("" if no output).
   double seconds = 0;           // This run's wall time.
   double training_seconds = 0;  // Training time over this run and the runs it resumed.
 };

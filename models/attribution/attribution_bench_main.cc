@@ -31,6 +31,7 @@
 #include "common/process_memory.h"
 #include "models/attribution/attribution.h"
 #include "models/model_config.h"
+#include "models/repository_layout.h"
 #include "models/unet.h"
 #include "models/unet_onednn.h"
 
@@ -193,7 +194,7 @@ int main(int argc, char** argv) {
       (std::filesystem::temp_directory_path() / ("attribution_bench_" + std::to_string(getpid())))
           .string();
   std::filesystem::create_directories(dir);
-  torch::save(net, dir + "/weights.pt");
+  torch::save(net, fringe::repository_layout::WeightsPath(dir));
   auto explainer = fringe::Explainer::Load(config, dir);
   std::filesystem::remove_all(dir);
   if (!explainer.ok()) {

@@ -20,6 +20,7 @@
 #include "models/attribution/torchscript_net.h"
 #include "models/fcn8s.h"
 #include "models/model_config.h"
+#include "models/repository_layout.h"
 #include "models/segmentation_net.h"
 #include "models/unet.h"
 #include "models/unet_io.h"
@@ -228,7 +229,7 @@ absl::StatusOr<std::unique_ptr<Explainer>> Explainer::Load(const v1::ModelConfig
                      architecture, "\" (TorchScript models: Explainer::LoadTorchScript)"));
   }
   FRINGE_RETURN_IF_ERROR(ValidateModelConfig(config));
-  const std::string weights_path = version_dir + "/weights.pt";
+  const std::string weights_path = repository_layout::WeightsPath(version_dir);
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   if (architecture == "unet") {

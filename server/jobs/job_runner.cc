@@ -7,7 +7,6 @@
 #include <memory>
 #include <mutex>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/process_memory.h"
 #include "common/status_macros.h"
@@ -48,6 +47,28 @@ absl::StatusOr<v1::TrainConfig> ResolveJobConfig(const v1::TrainingJobSpec& spec
     // Server-side training reads only uploaded datasets, never arbitrary server paths.
     return absl::InvalidArgumentError(
         "config.labelled.path is not allowed in a job; upload the data and name it in dataset");
+  }
+  // A client never names a file on the server: pretrained weights come from the operator's
+  // folder by name, so a job cannot make the server open (and train on) an arbitrary path.
+  if (!config.vgg16_weights().empty()) {
+    return absl::InvalidArgumentError(
+        "config.vgg16_weights is a path on the server and is not allowed in a job; put the "
+        "weights in the server's <state_dir>/pretrained/ and name the file in "
+        "pretrained_weights");
+  }
+  if (!spec.pretrained_weights().empty()) {
+    if (!IsSafeName(spec.pretrained_weights())) {
+      return absl::InvalidArgumentError(absl::StrCat("pretrained_weights \"",
+                                                     spec.pretrained_weights(),
+                                                     "\": use letters, digits, '-', '_', '.'"));
+    }
+    const fs::path file = fs::path(paths.state_dir) / "pretrained" / spec.pretrained_weights();
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) {
+      return absl::NotFoundError(absl::StrCat("no pretrained weights \"", spec.pretrained_weights(),
+                                              "\" in this server's pretrained folder"));
+    }
+    config.set_vgg16_weights(file.string());
   }
   if (!spec.init_from().name().empty()) {
     FRINGE_ASSIGN_OR_RETURN(ServableModel start,
@@ -272,11 +293,8 @@ void JobRunner::Run(JobRecord job) {
   out.set_seconds(result->seconds);
   out.set_stopped_early(result->stopped_early);
   out.mutable_metrics()->insert(result->best_validation.begin(), result->best_validation.end());
-  int64_t version = 0;
-  if (!absl::SimpleAtoi(fs::path(result->version_dir).filename().string(), &version)) {
-    return fail(absl::InternalError(
-        absl::StrCat("the trainer wrote no model version (", result->version_dir, ")")));
-  }
+  const int64_t version = result->version;
+  if (version <= 0) return fail(absl::InternalError("the trainer wrote no model version"));
   out.set_model_version(version);
   // Register it now rather than at the next repository scan.
   if (auto loaded = repository_->Load(config->output_name(), version); !loaded.ok()) {

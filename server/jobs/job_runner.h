@@ -1,8 +1,9 @@
 // Runs training jobs from the JobStore on this server's device: claims the next job, trains
 // it with the Trainer between inference requests (each piece of the training's device work
-// runs through Scheduler::RunTrainingPiece), reports progress as heartbeats, and registers the trained version in the model
-// repository. A job interrupted by a crash or shutdown keeps its checkpoint and its claim;
-// the restarted server (same server id) releases the claim and resumes it from there.
+// runs through Scheduler::RunTrainingPiece), reports progress as heartbeats, and registers the
+// trained version in the model repository. A job interrupted by a crash or shutdown keeps its
+// checkpoint and its claim; the restarted server (same server id) releases the claim and resumes it
+// from there.
 #ifndef FRINGE_SERVER_JOBS_JOB_RUNNER_H_
 #define FRINGE_SERVER_JOBS_JOB_RUNNER_H_
 
@@ -26,7 +27,9 @@ namespace fringe {
 // Checks a submitted spec the way the runner will use it (the Trainer's validation on the
 // config the server will actually run); INVALID_ARGUMENT / NOT_FOUND name the problem.
 struct JobPaths {
-  std::string state_dir;        // <state_dir>/jobs/<id>/checkpoints, <state_dir>/datasets/<name>
+  // <state_dir>/jobs/<id>/checkpoints, <state_dir>/datasets/<name>, and the operator's
+  // ImageNet weights a job may name: <state_dir>/pretrained/<name>.
+  std::string state_dir;
   std::string repository_root;  // Where trained versions are registered.
   int threads = 1;              // LibTorch intra-op threads for training.
 };

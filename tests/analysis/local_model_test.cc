@@ -36,21 +36,7 @@ class LocalModelTest : public ::testing::Test {
 };
 std::string* LocalModelTest::root_ = nullptr;
 
-TEST_F(LocalModelTest, ResolvesVersions) {
-  auto latest = ResolveModelVersionDir(*root_, "tiny");
-  ASSERT_TRUE(latest.ok()) << latest.status();
-  EXPECT_EQ(fs::path(*latest).filename(), "3");
-  auto one = ResolveModelVersionDir(*root_, "tiny:1");
-  ASSERT_TRUE(one.ok());
-  EXPECT_EQ(fs::path(*one).filename(), "1");
-  auto missing = ResolveModelVersionDir(*root_, "tiny:2");
-  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(missing.status().message().find("1, 3"), std::string::npos);
-  auto unknown = ResolveModelVersionDir(*root_, "nope");
-  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(unknown.status().message().find("tiny"), std::string::npos);
-  EXPECT_EQ(ResolveModelVersionDir(*root_, "tiny:x").status().code(),
-            absl::StatusCode::kInvalidArgument);
+TEST_F(LocalModelTest, MissingVersionIsNotFound) {
   EXPECT_EQ(LocalModel::Load(*root_ + "/tiny/2").status().code(), absl::StatusCode::kNotFound);
 }
 

@@ -18,6 +18,7 @@
 #include "client/fringe_client.h"
 #include "common/segmentation_metrics.h"
 #include "tests/support/server_process.h"
+#include "tests/support/test_client.h"
 #include "tests/support/test_repository.h"
 
 namespace fringe {
@@ -81,9 +82,7 @@ std::map<std::string, std::vector<std::string>> ReadEvalCsv(const std::string& p
 class EvalIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    repo_ = new std::string(testing::MakeTempDir("eval_repo"));
-    testing::WriteUNetVersion(*repo_, "tiny", 1, testing::TinyUNetConfig(), 1);
-    testing::WriteUNetVersion(*repo_, "tiny", 2, testing::TinyUNetConfig(), 2);
+    repo_ = new std::string(testing::MakeTinyRepository("eval_repo"));
     server_ = new testing::ServerProcess(FRINGE_SERVER_BIN, *repo_, {"--workers", "2"});
   }
   static void TearDownTestSuite() {
@@ -203,9 +202,7 @@ TEST_F(EvalIntegrationTest, WritesEveryImageAndBinsByDose) {
 // the same numbers as the stream, with no server compute time to report.
 TEST_F(EvalIntegrationTest, ClientTiledFramesGiveTheSameNumbers) {
   const std::string data = MakeDataset("eval_large");
-  FringeClient::Options options;
-  options.target = server_->address();
-  auto client = FringeClient::Create(options);
+  auto client = testing::ConnectTo(server_->address());
   EvalArgs args;
   args.data_dir = data;
   args.server = server_->address();

@@ -16,6 +16,7 @@
 
 #include "client/fringe_client.h"
 #include "tests/support/server_process.h"
+#include "tests/support/test_client.h"
 #include "tests/support/test_repository.h"
 
 namespace fringe {
@@ -27,10 +28,7 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 std::unique_ptr<FringeClient> Connect(const ServerProcess& server) {
-  FringeClient::Options options;
-  options.target = server.address();
-  options.timeout = 120s;
-  return FringeClient::Create(options);
+  return testing::ConnectTo(server.address(), 120s);
 }
 
 std::string MakeRepository() {
@@ -169,6 +167,35 @@ TEST(LabServerTest, BadJobsAreRejectedAtSubmit) {
   EXPECT_NE(r.status().message().find("never-uploaded"), std::string::npos);
   v1::SubmitJobRequest sneaky = TinyJob(20, "../../etc");
   EXPECT_EQ(client->SubmitJob(sneaky).status().code(), absl::StatusCode::kInvalidArgument);
+  // A job never makes the server open a path of the client's choosing: not as ImageNet
+  // weights, not as a starting model, not as labelled data; named weights stay inside the
+  // server's pretrained folder.
+  v1::SubmitJobRequest weights_path = TinyJob(20, "x");
+  weights_path.mutable_spec()->mutable_config()->set_vgg16_weights("/etc/passwd");
+  r = client->SubmitJob(weights_path);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("vgg16_weights"), std::string::npos) << r.status();
+  v1::SubmitJobRequest init_path = TinyJob(20, "x");
+  init_path.mutable_spec()->mutable_config()->set_init_from("/etc");
+  EXPECT_EQ(client->SubmitJob(init_path).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::SubmitJobRequest data_path = TinyJob(20, "x");
+  data_path.mutable_spec()->mutable_config()->mutable_labelled()->set_path("/etc");
+  EXPECT_EQ(client->SubmitJob(data_path).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::SubmitJobRequest escape = TinyJob(20, "x");
+  escape.mutable_spec()->set_pretrained_weights("../jobs.db");
+  EXPECT_EQ(client->SubmitJob(escape).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::SubmitJobRequest absent = TinyJob(20, "x");
+  absent.mutable_spec()->set_pretrained_weights("vgg16.pt");
+  r = client->SubmitJob(absent);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("vgg16.pt"), std::string::npos) << r.status();
+  // Present in the operator's folder: the name resolves there, and the trainer's own check
+  // then applies (a U-Net cannot take vgg16 weights) - proof the file was found by name.
+  fs::create_directories(fs::path(server.state_dir()) / "pretrained");
+  std::ofstream(fs::path(server.state_dir()) / "pretrained" / "vgg16.pt") << "weights";
+  r = client->SubmitJob(absent);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("fcn8s"), std::string::npos) << r.status();
   EXPECT_EQ(client->GetJob("job-99999999").status().code(), absl::StatusCode::kNotFound);
 }
 

@@ -15,18 +15,13 @@
 #include "sim/domain_randomization.h"
 #include "sim/hrtem_simulator.h"
 #include "tests/support/server_process.h"
+#include "tests/support/test_client.h"
 #include "tests/support/test_repository.h"
 
 namespace fringe {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::unique_ptr<FringeClient> ClientFor(const std::string& address) {
-  FringeClient::Options options;
-  options.target = address;
-  return FringeClient::Create(options);
-}
 
 class PixelScaleIntegrationTest : public ::testing::Test {
  protected:
@@ -43,12 +38,7 @@ class PixelScaleIntegrationTest : public ::testing::Test {
   }
 
   static v1::SegmentRequest Request(const std::string& id, int rows, int cols, uint64_t seed) {
-    v1::SegmentRequest request;
-    request.set_id(id);
-    cv::Mat frame(rows, cols, CV_16U);
-    cv::RNG(seed).fill(frame, cv::RNG::UNIFORM, 0, 5000);
-    *request.mutable_image() = *MakeWireImage(frame);
-    return request;
+    return testing::NoiseRequest(id, rows, cols, seed);
   }
 
   static std::string* repo_;
@@ -59,7 +49,7 @@ std::string* PixelScaleIntegrationTest::repo_ = nullptr;
 testing::ServerProcess* PixelScaleIntegrationTest::server_ = nullptr;
 
 TEST_F(PixelScaleIntegrationTest, ExplainAtAnotherPixelSizeAnswersAtTheInputSize) {
-  auto client = ClientFor(server_->address());
+  auto client = testing::ConnectTo(server_->address());
   v1::ExplainRequest request;
   request.set_id("scaled");
   request.mutable_model()->set_name("scaled");
@@ -133,7 +123,7 @@ TEST_F(PixelScaleIntegrationTest, CliSegmentReportsPixelSizeWarningsWithoutFaili
 TEST(PixelScaleDefaultModelTest, SameSceneAtTwoPixelSizesGivesAgreeingMasks) {
   testing::ServerProcess server(FRINGE_SERVER_BIN, FRINGE_SOURCE_DIR "/models/repository",
                                 {"--workers", "1"});
-  auto client = ClientFor(server.address());
+  auto client = testing::ConnectTo(server.address());
   auto render = [](int size, double pixel_nm, uint64_t index) {
     sim::SimulatorOptions options;
     options.height = options.width = size;

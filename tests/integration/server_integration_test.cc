@@ -14,6 +14,7 @@
 #include "common/tensor_codec.h"
 #include "data/image_io.h"
 #include "tests/support/server_process.h"
+#include "tests/support/test_client.h"
 #include "tests/support/test_repository.h"
 
 namespace fringe {
@@ -24,9 +25,7 @@ namespace fs = std::filesystem;
 class ServerIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    repo_ = new std::string(testing::MakeTempDir("it_repo"));
-    testing::WriteUNetVersion(*repo_, "tiny", 1, testing::TinyUNetConfig(), 1);
-    testing::WriteUNetVersion(*repo_, "tiny", 2, testing::TinyUNetConfig(), 2);
+    repo_ = new std::string(testing::MakeTinyRepository("it_repo"));
     server_ = new testing::ServerProcess(FRINGE_SERVER_BIN, *repo_, {"--workers", "2"});
   }
   static void TearDownTestSuite() {
@@ -34,19 +33,10 @@ class ServerIntegrationTest : public ::testing::Test {
     delete repo_;
   }
 
-  std::unique_ptr<FringeClient> Client() {
-    FringeClient::Options options;
-    options.target = server_->address();
-    return FringeClient::Create(options);
-  }
+  std::unique_ptr<FringeClient> Client() { return testing::ConnectTo(server_->address()); }
 
   static v1::SegmentRequest Request(const std::string& id, int rows, int cols, uint64_t seed) {
-    v1::SegmentRequest request;
-    request.set_id(id);
-    cv::Mat frame(rows, cols, CV_16U);
-    cv::RNG(seed).fill(frame, cv::RNG::UNIFORM, 0, 5000);
-    *request.mutable_image() = *MakeWireImage(frame);
-    return request;
+    return testing::NoiseRequest(id, rows, cols, seed);
   }
 
   static std::string* repo_;
@@ -329,18 +319,17 @@ TEST_F(ServerIntegrationTest, CliExplainWritesRelevanceFiles) {
 
 TEST(ServerStartupTest, BadRepositoryOrFlagsExitWithAMessage) {
   std::string output;
-  EXPECT_EQ(testing::RunCommand(
-                {FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--metrics-listen", "off",
-                 "--repository", "/nonexistent/repo"},
-                &output),
+  EXPECT_EQ(testing::RunCommand({FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--metrics-listen",
+                                 "off", "--repository", "/nonexistent/repo"},
+                                &output),
             1);
   EXPECT_NE(output.find("/nonexistent/repo is not a directory"), std::string::npos) << output;
   // Half-built servers shut down cleanly (exit 1 with the reason, no crash).
   const std::string state = testing::MakeTempDir("bad_flags");
-  EXPECT_EQ(testing::RunCommand({FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--metrics-listen",
-                                 "127.0.0.1:0", "--state-dir", state, "--jobs-database",
-                                 "mysql://nowhere/jobs"},
-                                &output),
+  EXPECT_EQ(testing::RunCommand(
+                {FRINGE_SERVER_BIN, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                 "--state-dir", state, "--jobs-database", "mysql://nowhere/jobs"},
+                &output),
             1)
       << output;
   EXPECT_NE(output.find("mysql"), std::string::npos) << output;

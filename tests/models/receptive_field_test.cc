@@ -103,7 +103,8 @@ TEST(ReceptiveFieldTest, ShippedDefaultModel) {
 // The shipped dilated U-Net (the architecture study's best dilated candidate): its weights fit
 // its config, and its field is the default's widened by the dilated bottleneck.
 TEST(ReceptiveFieldTest, ShippedDilatedModel) {
-  const std::string dir = std::string(FRINGE_SOURCE_DIR) + "/models/repository/unet-bottleneck-d2/1";
+  const std::string dir =
+      std::string(FRINGE_SOURCE_DIR) + "/models/repository/unet-bottleneck-d2/1";
   auto config = LoadModelConfig(dir + "/config.pbtxt");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->unet().dilation_size(), 5);

@@ -323,12 +323,11 @@ TEST(SchedulerTest, TrainingPiecesRunOnTheWorkersBetweenInference) {
   std::thread::id tile_thread;
   // While the piece holds the device, new inference waits...
   std::promise<void> ran;
-  ASSERT_TRUE(s->Submit(Info(WorkClass::kLive), std::make_unique<TestWork>(&log, "tile"),
-                        [&](WorkBatch&) {
-                          tile_thread = std::this_thread::get_id();
-                          ran.set_value();
-                        })
-                  .ok());
+  ASSERT_TRUE(
+      s->Submit(Info(WorkClass::kLive), std::make_unique<TestWork>(&log, "tile"), [&](WorkBatch&) {
+         tile_thread = std::this_thread::get_id();
+         ran.set_value();
+       }).ok());
   auto ran_future = ran.get_future();
   EXPECT_EQ(ran_future.wait_for(100ms), std::future_status::timeout);
   // ...and runs as soon as the piece ends.
@@ -345,8 +344,8 @@ TEST(SchedulerTest, TrainingPiecesRunOnTheWorkersBetweenInference) {
   s->SetTrainingPaused(true);
   std::atomic<bool> stop{false};
   bool paused_ran = false;
-  auto paused =
-      std::async(std::launch::async, [&] { return s->RunTrainingPiece([&] { paused_ran = true; }, &stop); });
+  auto paused = std::async(std::launch::async,
+                           [&] { return s->RunTrainingPiece([&] { paused_ran = true; }, &stop); });
   EXPECT_EQ(paused.wait_for(150ms), std::future_status::timeout);
   stop = true;
   EXPECT_FALSE(paused.get());

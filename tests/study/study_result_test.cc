@@ -39,9 +39,9 @@ CandidateResult Done(const std::string& name, double dice, double rf_nm) {
 
 TEST(StudyResultTest, SummarizeFramesAveragesOverallAndPerDoseBin) {
   CandidateResult r;
-  SummarizeFrames({{50.0, Counts(80, 0, 20)},    // Dice 160/180
-                   {80.0, Counts(100, 0, 0)},    // Dice 1
-                   {500.0, Counts(50, 50, 50)},  // Dice 0.5
+  SummarizeFrames({{50.0, Counts(80, 0, 20)},         // Dice 160/180
+                   {80.0, Counts(100, 0, 0)},         // Dice 1
+                   {500.0, Counts(50, 50, 50)},       // Dice 0.5
                    {std::nullopt, Counts(0, 0, 0)}},  // Nothing there, nothing found: 1
                   &r);
   EXPECT_EQ(r.frames, 4);

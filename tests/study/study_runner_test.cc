@@ -22,9 +22,20 @@ namespace fs = std::filesystem;
 constexpr char kTinyStudy[] = R"pb(
   title: "tiny study"
   minutes_per_candidate: 0.03
-  held_out { images: 4 seed: 99 size: 64 synthetic {
-    image_size: 64 particles_min: 1 particles_max: 2 diameter_min_nm: 0.6 diameter_max_nm: 1.0
-    dose_min: 60 dose_max: 1000 } }
+  held_out {
+    images: 4
+    seed: 99
+    size: 64
+    synthetic {
+      image_size: 64
+      particles_min: 1
+      particles_max: 2
+      diameter_min_nm: 0.6
+      diameter_max_nm: 1.0
+      dose_min: 60
+      dose_max: 1000
+    }
+  }
   latency_tile: 32
   latency_repeats: 2
   spectrum_images: 2
@@ -32,29 +43,80 @@ constexpr char kTinyStudy[] = R"pb(
     model {
       architecture: "unet"
       unet { depth: 2 base_filters: 2 batch_norm: true }
-      tile_size: 64 tile_margin: 8 pixel_size_nm: 0.0225
-      classes: "background" classes: "particle"
+      tile_size: 64
+      tile_margin: 8
+      pixel_size_nm: 0.0225
+      classes: "background"
+      classes: "particle"
     }
-    synthetic { image_size: 64 particles_min: 1 particles_max: 2 diameter_min_nm: 0.6
-                diameter_max_nm: 1.0 dose_min: 300 dose_max: 1000 }
-    tile: 32 batch_size: 2 steps: 100000 learning_rate: 0.01
-    validate_every: 2 validation_images: 2 validation_size: 64
-    seed: 5 threads: 1
+    synthetic {
+      image_size: 64
+      particles_min: 1
+      particles_max: 2
+      diameter_min_nm: 0.6
+      diameter_max_nm: 1.0
+      dose_min: 300
+      dose_max: 1000
+    }
+    tile: 32
+    batch_size: 2
+    steps: 100000
+    learning_rate: 0.01
+    validate_every: 2
+    validation_images: 2
+    validation_size: 64
+    seed: 5
+    threads: 1
   }
   candidates { name: "narrow" description: "base 2" }
-  candidates { name: "wide" description: "base 4, dilated bottleneck"
-    train { model {
-      architecture: "unet"
-      unet { depth: 2 base_filters: 4 batch_norm: true dilation: [1, 1, 2] }
-      tile_size: 64 tile_margin: 8 pixel_size_nm: 0.0225
-      classes: "background" classes: "particle"
-    } learning_rate: 0.005 } }
-  candidates { name: "imagenet" description: "needs weights" needs_vgg16_weights: true
-    train { model { architecture: "fcn8s" fcn8s { width_divisor: 1 }
-      classes: "background" classes: "particle" pixel_size_nm: 0.0225 } } }
-  candidates { name: "fourier" description: "baseline" untrained: true
-    train { model { architecture: "fourier-bandpass" pixel_size_nm: 0.0225
-      classes: "background" classes: "particle" } } }
+  candidates {
+    name: "wide"
+    description: "base 4, dilated bottleneck"
+    train {
+      model {
+        architecture: "unet"
+        unet {
+          depth: 2
+          base_filters: 4
+          batch_norm: true
+          dilation: [ 1, 1, 2 ]
+        }
+        tile_size: 64
+        tile_margin: 8
+        pixel_size_nm: 0.0225
+        classes: "background"
+        classes: "particle"
+      }
+      learning_rate: 0.005
+    }
+  }
+  candidates {
+    name: "imagenet"
+    description: "needs weights"
+    needs_vgg16_weights: true
+    train {
+      model {
+        architecture: "fcn8s"
+        fcn8s { width_divisor: 1 }
+        classes: "background"
+        classes: "particle"
+        pixel_size_nm: 0.0225
+      }
+    }
+  }
+  candidates {
+    name: "fourier"
+    description: "baseline"
+    untrained: true
+    train {
+      model {
+        architecture: "fourier-bandpass"
+        pixel_size_nm: 0.0225
+        classes: "background"
+        classes: "particle"
+      }
+    }
+  }
 )pb";
 
 std::string Read(const fs::path& path) {
@@ -148,8 +210,8 @@ TEST(StudyRunnerTest, RunsResumesAndReports) {
   EXPECT_NE(md.find("| fourier | fourier-bandpass |"), std::string::npos);
   EXPECT_NE(md.find("- imagenet (needs weights): skipped: needs ImageNet VGG16 weights"),
             std::string::npos);
-  for (const char* file : {"study.csv", "study.json", "dice_vs_dose.png",
-                           "dice_vs_receptive_field.png"}) {
+  for (const char* file :
+       {"study.csv", "study.json", "dice_vs_dose.png", "dice_vs_receptive_field.png"}) {
     EXPECT_GT(fs::file_size(out / file), 0u) << file;
   }
 

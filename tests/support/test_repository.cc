@@ -4,9 +4,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 
 #include "models/model_config.h"
+#include "models/repository_layout.h"
 #include "models/torch_models.h"
 
 namespace fringe::testing {
@@ -39,22 +41,33 @@ void WriteTextFile(const std::string& path, const std::string& text) {
   if (!out) throw std::runtime_error("cannot write " + path);
 }
 
+namespace {
+
+// Writes <root>/<name>/<version>/config.pbtxt and its weights with `write_weights`.
+void WriteVersion(const std::string& root, const std::string& name, int version,
+                  const v1::ModelConfig& config,
+                  const std::function<absl::Status(const std::string&)>& write_weights) {
+  const std::string dir = repository_layout::VersionDir(root, name, version);
+  fs::create_directories(dir);
+  WriteTextFile(repository_layout::ConfigPath(dir), ModelConfigToText(config));
+  const absl::Status s = write_weights(repository_layout::WeightsPath(dir));
+  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+}
+
+}  // namespace
+
 void WriteUNetVersion(const std::string& root, const std::string& name, int version,
                       const v1::ModelConfig& config, uint64_t seed) {
-  const fs::path dir = fs::path(root) / name / std::to_string(version);
-  fs::create_directories(dir);
-  WriteTextFile((dir / "config.pbtxt").string(), ModelConfigToText(config));
-  const absl::Status s = WriteInitialUNetWeights(config, (dir / "weights.pt").string(), seed);
-  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+  WriteVersion(root, name, version, config, [&](const std::string& weights) {
+    return WriteInitialUNetWeights(config, weights, seed);
+  });
 }
 
 void WriteModelVersion(const std::string& root, const std::string& name, int version,
                        const v1::ModelConfig& config, uint64_t seed) {
-  const fs::path dir = fs::path(root) / name / std::to_string(version);
-  fs::create_directories(dir);
-  WriteTextFile((dir / "config.pbtxt").string(), ModelConfigToText(config));
-  const absl::Status s = WriteInitialWeights(config, (dir / "weights.pt").string(), seed);
-  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+  WriteVersion(root, name, version, config, [&](const std::string& weights) {
+    return WriteInitialWeights(config, weights, seed);
+  });
 }
 
 }  // namespace fringe::testing

@@ -9,6 +9,7 @@
 #include "models/model_registry.h"
 #include "models/torch_models.h"
 #include "tests/support/test_repository.h"
+#include "tests/support/tiny_training.h"
 #include "train/trainer.h"
 
 namespace fringe {
@@ -16,39 +17,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// TinyConfig of trainer_test.cc with a reduced-width FCN8s (4/8/16/32/32 channels, fc6/fc7 16).
+// The shared tiny problem (tests/support/tiny_training.h) with a reduced-width FCN8s
+// (4/8/16/32/32 channels, fc6/fc7 16), plus the top-level fields in `extra`.
 v1::TrainConfig TinyFcnConfig(const std::string& dir, const std::string& extra = "") {
-  auto config = ParseTrainConfig(
-      R"pb(
-        model {
-          architecture: "fcn8s"
-          fcn8s { width_divisor: 16 fc6_channels: 16 fc7_channels: 16 dropout: 0.1 }
-          tile_size: 64
-          tile_margin: 8
-          pixel_size_nm: 0.0225
-        }
-        synthetic {
-          image_size: 64
-          particles_min: 1
-          particles_max: 2
-          diameter_min_nm: 0.6
-          diameter_max_nm: 1.0
-          dose_min: 300
-          dose_max: 1000
-        }
-        augmentation { flips: true rot90: true noise_rho_max: 0.2 }
-        tile: 32
-        batch_size: 4
-        steps: 8
-        learning_rate: 0.01
-        validate_every: 4
-        validation_images: 3
-        validation_size: 48
-        seed: 5
-        threads: 1
-        output_name: "tiny-fcn"
-      )pb" +
-      extra);
+  const std::string fcn = testing::OverrideTrainFields(testing::kTinyTrainConfig, R"pb(
+    model {
+      architecture: "fcn8s"
+      fcn8s { width_divisor: 16 fc6_channels: 16 fc7_channels: 16 dropout: 0.1 }
+      tile_size: 64
+      tile_margin: 8
+      pixel_size_nm: 0.0225
+    }
+    validation_size: 48
+    output_name: "tiny-fcn"
+  )pb");
+  auto config = ParseTrainConfig(testing::OverrideTrainFields(fcn, extra));
   EXPECT_TRUE(config.ok()) << config.status();
   config->set_output_repository(dir + "/repo");
   config->set_checkpoint_dir(dir + "/ckpt");

@@ -12,6 +12,7 @@
 
 #include "models/model_config.h"
 #include "tests/support/test_repository.h"
+#include "tests/support/tiny_training.h"
 #include "train/training_data.h"
 
 namespace fringe {
@@ -19,38 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A problem small enough for a unit test: 32x32 tiles cut from 64x64 simulations, a U-Net
-// with 2 levels and 4 filters, one torch thread (deterministic and cheap).
+// The shared tiny problem (tests/support/tiny_training.h) writing under `dir`.
 v1::TrainConfig TinyConfig(const std::string& dir) {
-  auto config = ParseTrainConfig(R"pb(
-    model {
-      architecture: "unet"
-      unet { depth: 2 base_filters: 4 batch_norm: true dropout: 0.1 }
-      tile_size: 64
-      tile_margin: 8
-      pixel_size_nm: 0.0225
-    }
-    synthetic {
-      image_size: 64
-      particles_min: 1
-      particles_max: 2
-      diameter_min_nm: 0.6
-      diameter_max_nm: 1.0
-      dose_min: 300
-      dose_max: 1000
-    }
-    augmentation { flips: true rot90: true noise_rho_max: 0.2 }
-    tile: 32
-    batch_size: 4
-    steps: 8
-    learning_rate: 0.01
-    validate_every: 4
-    validation_images: 3
-    validation_size: 64
-    seed: 5
-    threads: 1
-    output_name: "tiny"
-  )pb");
+  auto config = ParseTrainConfig(testing::kTinyTrainConfig);
   EXPECT_TRUE(config.ok()) << config.status();
   config->set_output_repository(dir + "/repo");
   config->set_checkpoint_dir(dir + "/ckpt");

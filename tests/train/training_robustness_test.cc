@@ -11,6 +11,7 @@
 
 #include "models/model_config.h"
 #include "sim/domain_randomization.h"
+#include "tests/support/tiny_training.h"
 #include "train/trainer.h"
 #include "train/training_data.h"
 
@@ -19,50 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kTiny[] = R"pb(
-  model {
-    architecture: "unet"
-    unet { depth: 2 base_filters: 4 batch_norm: true dropout: 0.1 }
-    tile_size: 64
-    tile_margin: 8
-    pixel_size_nm: 0.0225
-  }
-  synthetic {
-    image_size: 64
-    particles_min: 1
-    particles_max: 2
-    diameter_min_nm: 0.6
-    diameter_max_nm: 1.0
-    dose_min: 300
-    dose_max: 1000
-  }
-  augmentation { flips: true rot90: true noise_rho_max: 0.2 }
-  tile: 32
-  batch_size: 4
-  steps: 3
-  learning_rate: 0.01
-  validate_every: 3
-  validation_images: 2
-  validation_size: 64
-  seed: 5
-  threads: 1
-  output_name: "tiny"
-)pb";
-
-// kTiny with the top-level fields set in `extra` replacing its own (a message as a whole).
+// The shared tiny problem cut to 3 steps, with the top-level fields set in `extra` replacing
+// its own (a message as a whole).
 absl::StatusOr<v1::TrainConfig> Tiny(const std::string& extra) {
-  v1::TrainConfig base, over;
-  if (!google::protobuf::TextFormat::ParseFromString(kTiny, &base) ||
-      !google::protobuf::TextFormat::ParseFromString(extra, &over)) {
-    return absl::InvalidArgumentError("test config does not parse");
-  }
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  over.GetReflection()->ListFields(over, &fields);
-  for (const auto* f : fields) base.GetReflection()->ClearField(&base, f);
-  base.MergeFrom(over);
-  std::string text;
-  google::protobuf::TextFormat::PrintToString(base, &text);
-  return ParseTrainConfig(text);
+  const std::string short_run = testing::OverrideTrainFields(
+      testing::kTinyTrainConfig, "steps: 3 validate_every: 3 validation_images: 2");
+  return ParseTrainConfig(testing::OverrideTrainFields(short_run, extra));
 }
 
 TEST(RobustDataConfigTest, UnknownFactorAndHeldOutGeneratorAreRefused) {

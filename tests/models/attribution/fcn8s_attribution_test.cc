@@ -17,9 +17,13 @@
 #include "models/fcn8s.h"
 #include "models/fcn8s_io.h"
 #include "models/model_config.h"
+#include "tests/models/attribution/attribution_test_util.h"
 
 namespace fringe {
 namespace {
+
+using testing::RandomFrame;
+using testing::ToTensor;
 
 using attribution::CanonicalFCN8s;
 using attribution::LrpEngine;
@@ -77,33 +81,8 @@ FCN8s MakeFcn(const v1::ModelConfig& config, uint64_t seed, bool zero_biases = f
   return net;
 }
 
-std::string TempDir() {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "fringe_fcn_attribution_XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return pattern;
-}
-
 std::unique_ptr<Explainer> LoadExplainer(FCN8s& net, const v1::ModelConfig& config) {
-  const std::string dir = TempDir();
-  torch::save(net, dir + "/weights.pt");
-  auto explainer = Explainer::Load(config, dir);
-  std::filesystem::remove_all(dir);
-  EXPECT_TRUE(explainer.ok()) << explainer.status();
-  return explainer.ok() ? std::move(explainer).value() : nullptr;
-}
-
-cv::Mat RandomFrame(int rows, int cols, uint64_t seed) {
-  cv::Mat frame(rows, cols, CV_32F);
-  cv::RNG rng(seed);
-  rng.fill(frame, cv::RNG::NORMAL, 0, 1);
-  return frame;
-}
-
-torch::Tensor ToTensor(const cv::Mat& mat) {
-  return torch::from_blob(const_cast<float*>(mat.ptr<float>()), {1, 1, mat.rows, mat.cols},
-                          torch::kFloat32)
-      .clone();
+  return testing::LoadExplainerFor(net, config);
 }
 
 double MaxAbs(const cv::Mat& m) {
@@ -316,7 +295,7 @@ constexpr char kConvBody[] =
     "    return torch.conv2d(h, self.w2, self.b2, [1, 1], [1, 1])\n";
 
 TEST_F(Fcn8sAttributionTest, TorchScriptModelsGetTheGradientMethods) {
-  const std::string dir = TempDir();
+  const std::string dir = testing::MakeTempDir("fringe_fcn_attribution");
   const ScriptedNet net = WriteScriptedNet(dir, kConvBody);
   auto explainer = Explainer::LoadTorchScript(net.path);
   ASSERT_TRUE(explainer.ok()) << explainer.status();
@@ -360,7 +339,7 @@ TEST_F(Fcn8sAttributionTest, TorchScriptModelsGetTheGradientMethods) {
 }
 
 TEST_F(Fcn8sAttributionTest, TorchScriptLoadRejectsWhatItCannotExplain) {
-  const std::string dir = TempDir();
+  const std::string dir = testing::MakeTempDir("fringe_fcn_attribution");
   EXPECT_EQ(Explainer::LoadTorchScript(dir + "/missing.pt").status().code(),
             absl::StatusCode::kNotFound);
   std::ofstream(dir + "/corrupt.pt") << "not a zip archive";

@@ -20,9 +20,13 @@
 #include "models/attribution/lrp.h"
 #include "models/model_config.h"
 #include "models/unet.h"
+#include "tests/models/attribution/attribution_test_util.h"
 
 namespace fringe {
 namespace {
+
+using testing::RandomFrame;
+using testing::ToTensor;
 
 using attribution::CanonicalUNet;
 using attribution::LinearLayer;
@@ -87,33 +91,8 @@ v1::ModelConfig ConfigFor(const UNetOptions& options) {
   return config;
 }
 
-std::string TempDir() {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "fringe_attribution_XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return pattern;
-}
-
 std::unique_ptr<Explainer> LoadExplainer(UNet& net, const UNetOptions& options) {
-  const std::string dir = TempDir();
-  torch::save(net, dir + "/weights.pt");
-  auto explainer = Explainer::Load(ConfigFor(options), dir);
-  std::filesystem::remove_all(dir);
-  EXPECT_TRUE(explainer.ok()) << explainer.status();
-  return std::move(explainer).value();
-}
-
-cv::Mat RandomFrame(int rows, int cols, uint64_t seed) {
-  cv::Mat frame(rows, cols, CV_32F);
-  cv::RNG rng(seed);
-  rng.fill(frame, cv::RNG::NORMAL, 0, 1);
-  return frame;
-}
-
-torch::Tensor ToTensor(const cv::Mat& mat) {
-  return torch::from_blob(const_cast<float*>(mat.ptr<float>()), {1, 1, mat.rows, mat.cols},
-                          torch::kFloat32)
-      .clone();
+  return testing::LoadExplainerFor(net, ConfigFor(options));
 }
 
 // Module logits (the reference the canonical form must reproduce).
@@ -814,7 +793,7 @@ TEST_F(AttributionTest, SmoothGradGradCamAndThreadsAreWellBehaved) {
 TEST_F(AttributionTest, LoadRejectsWhatItCannotExplain) {
   const UNetOptions options = TinyOptions(true);
   UNet net = MakeNet(options, 33);
-  const std::string dir = TempDir();
+  const std::string dir = testing::MakeTempDir("fringe_attribution");
   torch::save(net, dir + "/weights.pt");
   v1::ModelConfig config = ConfigFor(options);
   config.mutable_unet()->set_base_filters(8);
