@@ -9,7 +9,7 @@
 #include "analysis/csv.h"
 #include "analysis/plot.h"
 #include "analysis/relevance_spectrum.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace fringe::analysis {
 namespace {

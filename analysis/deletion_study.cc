@@ -15,7 +15,7 @@
 #include "absl/strings/strip.h"
 #include "analysis/csv.h"
 #include "analysis/plot.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace fringe::analysis {
 namespace {

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "models/model_config.h"
 #include "models/repository_layout.h"
 #include "models/torch_models.h"

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/file_util.h"
 #include "client/cli_util.h"
 #include "common/progress_bar.h"
 
@@ -22,17 +23,10 @@ std::string StateName(v1::JobState state) {
 }
 
 int Submit(FringeClient& client, const AdminArgs& args) {
-  std::ifstream in(args.config_path);
-  if (!in) {
-    return ReportError("--config", absl::NotFoundError("cannot read " + args.config_path));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
   v1::SubmitJobRequest request;
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(),
-                                                     request.mutable_spec()->mutable_config())) {
-    return ReportError("--config", absl::InvalidArgumentError(args.config_path +
-                                                              " is not a text-format TrainConfig"));
+  if (absl::Status s = ReadTextProto(args.config_path, request.mutable_spec()->mutable_config());
+      !s.ok()) {
+    return ReportError("--config", s);
   }
   request.mutable_spec()->set_dataset(args.dataset);
   request.mutable_spec()->set_output_name(args.output_name);

@@ -21,6 +21,7 @@
 #include "analysis/logit_maps.h"
 #include "analysis/plot.h"
 #include "analysis/relevance_spectrum.h"
+#include "base/file_util.h"
 #include "client/cli_util.h"
 #include "client/overlay.h"
 #include "common/progress_bar.h"
@@ -122,7 +123,7 @@ class Writer {
  public:
   explicit Writer(const AnalyzeArgs& args) : args_(args) {}
   void Text(const std::string& name, const std::string& text) {
-    Record(name, data::WriteFileAtomically(Out(args_, name), text));
+    Record(name, WriteFileAtomically(Out(args_, name), text));
   }
   void Image(const std::string& name, const cv::Mat& image) {
     Record(name, WriteImageFile(Out(args_, name), image));

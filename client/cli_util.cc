@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
 #include "data/image_io.h"
 
 namespace fringe {
@@ -26,7 +27,7 @@ absl::Status WriteImageFile(const std::string& path, const cv::Mat& image) {
   } catch (const cv::Exception& e) {
     return absl::InternalError(absl::StrCat("cannot encode ", path, ": ", e.what()));
   }
-  return data::WriteFileAtomically(
+  return WriteFileAtomically(
       path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 

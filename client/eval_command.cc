@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "analysis/csv.h"
 #include "analysis/plot.h"
+#include "base/file_util.h"
 #include "client/cli_util.h"
 #include "common/progress_bar.h"
 #include "common/tensor_codec.h"
@@ -380,7 +381,7 @@ cv::Mat RenderDiceVsDose(const std::vector<ImageEvaluation>& results, const Eval
 namespace {
 
 absl::Status WriteText(const std::string& path, const std::string& text) {
-  return data::WriteFileAtomically(path, text);
+  return WriteFileAtomically(path, text);
 }
 
 // A request on the wire: which item it is and its true mask (only in-flight masks are kept).

@@ -12,8 +12,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/sha256.h"
 #include "common/frame_stats.h"
-#include "common/sha256.h"
 #include "common/spike_filter.h"
 #include "common/tensor_codec.h"
 #include "common/tile_grid.h"

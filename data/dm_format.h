@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "data/byte_source.h"
-#include "data/image_io.h"
+#include "data/image.h"
 
 namespace fringe::data {
 

@@ -13,7 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "data/byte_source.h"
 #include "data/dm_format.h"
 #include "data/mrc_format.h"
@@ -125,13 +125,6 @@ absl::StatusOr<Image> ReadWithOpenCv(ByteSource& source, int frame, const std::s
   return image;
 }
 
-absl::Status ErrnoStatus(int err, const std::string& message) {
-  const std::string text = absl::StrCat(message, ": ", std::strerror(err));
-  if (err == ENOENT || err == ENOTDIR) return absl::NotFoundError(text);
-  if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(text);
-  return absl::InternalError(text);
-}
-
 }  // namespace
 
 absl::StatusOr<Image> ReadImage(const std::string& path, int frame) {
@@ -197,61 +190,6 @@ absl::StatusOr<Image> ReadImage(const std::string& path, int frame) {
     return absl::InternalError(absl::StrCat(path, ": reader produced an invalid image"));
   }
   return image;
-}
-
-absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
-  std::string temp = path + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) {
-    return ErrnoStatus(errno, absl::StrCat(path, ": cannot create a temporary file next to it"));
-  }
-  auto fail = [&](int err, const std::string& step) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return ErrnoStatus(err, absl::StrCat(path, ": ", step));
-  };
-  // mkstemp creates the file 0600; give it the permissions of the file it replaces, else the
-  // usual 0644.
-  struct stat st;
-  const mode_t mode = ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
-  if (::fchmod(fd, mode) != 0) return fail(errno, "cannot set permissions of the temporary file");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return fail(errno, "write failed");
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0) return fail(errno, "fsync failed");
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    return ErrnoStatus(err, absl::StrCat(path, ": close failed"));
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    return ErrnoStatus(err, absl::StrCat(path, ": cannot rename the temporary file over it"));
-  }
-  // Make the rename itself durable (best effort: some filesystems refuse fsync on directories).
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace fringe::data

@@ -1,5 +1,5 @@
 // Readers for the image formats microscopists use (TIFF, PNG, JPEG, NPY, MRC, Gatan DM3/DM4)
-// and small writers (NPY, atomic file replacement).
+// and the NPY writer (files are replaced atomically: base/file_util.h).
 //
 // Every reader returns one 2-D, single-channel frame plus what the file says about its physical
 // pixel size. Errors are absl::Status values whose message starts with the file's path and says
@@ -19,34 +19,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "data/image.h"
 
 namespace fringe::data {
-
-// One frame read from an image file.
-struct Image {
-  // 2-D, one channel. Kept in the file's depth when that is CV_8U, CV_16U, CV_16S or CV_32F;
-  // int8, int32, uint32, int64, float16 and float64 data are converted to CV_32F (values kept,
-  // 32-bit integers above 2^24 rounded). RGB/RGBA data become luminance (see ToLuminance in
-  // raw_pixels.h: an RGB image whose channels are equal keeps its grey values exactly).
-  cv::Mat pixels;
-
-  // Physical size of one pixel in nanometres, set only when the file states a real-space length
-  // calibration for both axes and the pixels are square (x and y within 0.01%). Reciprocal
-  // (1/nm), energy (eV), missing, negative or placeholder (72 dpi) calibrations give nullopt.
-  std::optional<double> pixel_size_nm;
-  // Per-axis sizes in nanometres (x = along a row, y = down a column), set whenever the file
-  // calibrates that axis in a length unit; they differ for non-square pixels, where
-  // pixel_size_nm stays empty.
-  std::optional<double> pixel_size_x_nm;
-  std::optional<double> pixel_size_y_nm;
-
-  // Detected format: "tiff", "png", "jpeg", "npy", "mrc", "dm3" or "dm4".
-  std::string format;
-
-  // Shape of the data in the file, numpy order: {height, width} for one image,
-  // {frames, height, width} for stacks and volumes (the frame index selects the first axis).
-  std::vector<int> original_shape;
-};
 
 // Reads frame `frame` (0 for single images) of the image file at `path`.
 //
@@ -77,16 +52,6 @@ absl::StatusOr<cv::Mat> ReadNpy(const std::string& path);
 // CV_16F, CV_32F, CV_64F. The file is replaced atomically (WriteFileAtomically), so readers never
 // see a half-written array. Non-continuous matrices (ROIs) are fine.
 absl::Status WriteNpy(const std::string& path, const cv::Mat& m);
-
-// Replaces the file at `path` with `bytes`: writes a temporary file in the same directory,
-// flushes it to disk, then renames it over `path`, so a crash leaves either the old or the new
-// content, never a mix. The new file keeps the old file's permission bits, or gets 0644. On
-// failure the temporary file is removed and the error names `path` and the failing step.
-absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes);
-
-// The whole file at `path` (small text files: configs, checkpoint state, results);
-// NOT_FOUND "cannot read PATH" when it cannot be opened.
-absl::StatusOr<std::string> ReadTextFile(const std::string& path);
 
 }  // namespace fringe::data
 

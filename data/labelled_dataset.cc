@@ -16,7 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/status_macros.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
 #include "data/byte_source.h"
 
 namespace fringe::data {
@@ -133,17 +134,9 @@ absl::Status ApplyJsonParams(const nlohmann::json& obj, const std::string& where
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(path.string(), ": cannot read"));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Per-stem parameters from manifest.json; `defaults` receives the "defaults" block.
 absl::StatusOr<std::map<std::string, Params>> ReadManifest(const fs::path& path, Params& defaults) {
-  FRINGE_ASSIGN_OR_RETURN(const std::string text, ReadText(path));
+  FRINGE_ASSIGN_OR_RETURN(const std::string text, ReadFile(path.string()));
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(text);
@@ -175,7 +168,7 @@ absl::StatusOr<std::map<std::string, Params>> ReadManifest(const fs::path& path,
 }
 
 absl::StatusOr<std::map<std::string, Params>> ReadParamsCsv(const fs::path& path) {
-  FRINGE_ASSIGN_OR_RETURN(const std::string text, ReadText(path));
+  FRINGE_ASSIGN_OR_RETURN(const std::string text, ReadFile(path.string()));
   const std::string name = path.string();
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
   auto cells = [](absl::string_view line) {

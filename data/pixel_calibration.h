@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "data/image_io.h"
+#include "data/image.h"
 
 namespace fringe::data {
 

@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
 #include "models/fourier_bandpass.h"
 
 namespace fringe {
@@ -167,11 +169,8 @@ absl::StatusOr<v1::ModelConfig> ParseModelConfig(const std::string& text) {
 }
 
 absl::StatusOr<v1::ModelConfig> LoadModelConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return ParseModelConfig(buffer.str());
+  FRINGE_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
+  return ParseModelConfig(text);
 }
 
 std::string ModelConfigToText(const v1::ModelConfig& config) {

@@ -9,8 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/status_macros.h"
 #include "common/frame_stats.h"
-#include "common/status_macros.h"
 #include "models/frame_preparation.h"
 #include "server/segmentation_engine.h"
 

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <thread>
 
-#include "common/logging.h"
+#include "base/logging.h"
 #include "models/model_registry.h"
 #include "models/torch_models.h"
 #include "server/fringe_server.h"

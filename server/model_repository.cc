@@ -11,7 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/status_macros.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
 #include "data/image_io.h"
 #include "models/model_config.h"
 #include "models/receptive_field.h"
@@ -34,17 +35,10 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(const O
 namespace {
 
 // Reads <root>/<name>/serving.pbtxt; a missing file is the default policy (latest).
-absl::Status ReadPolicy(const fs::path& path, v1::ServingPolicy* policy) {
+absl::Status ReadPolicy(const std::string& path, v1::ServingPolicy* policy) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return absl::OkStatus();
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), policy)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path.string(), " is not a text-format fringe.v1.ServingPolicy"));
-  }
-  return absl::OkStatus();
+  return ReadTextProto(path, policy);
 }
 
 }  // namespace
@@ -297,7 +291,7 @@ absl::Status ModelRepository::SavePolicy(const std::string& name,
                                          const v1::ServingPolicy& policy) const {
   std::string text;
   google::protobuf::TextFormat::PrintToString(policy, &text);
-  return data::WriteFileAtomically(
+  return WriteFileAtomically(
       repository_layout::ServingPolicyPath(options_.root, name),
       "# Written by fringe-server (Models.Promote/Rollback); 0 = latest ready version.\n" + text);
 }

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "models/frame_preparation.h"
 #include "models/frame_quality.h"
 #include "models/frame_segmenter.h"

@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
 
 namespace fringe {
 
@@ -33,15 +35,8 @@ v1::ServerConfig DefaultServerConfig() {
 
 absl::StatusOr<v1::ServerConfig> MergeServerConfigFile(const v1::ServerConfig& base,
                                                        const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
-  std::stringstream text;
-  text << in.rdbuf();
   v1::ServerConfig from_file;
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &from_file)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not a valid text-format fringe.v1.ServerConfig"));
-  }
+  FRINGE_RETURN_IF_ERROR(ReadTextProto(path, &from_file));
   v1::ServerConfig merged = base;
   merged.MergeFrom(from_file);  // proto3 scalars: only non-default file values override.
   return merged;

@@ -16,7 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/process_memory.h"
+#include "base/process_memory.h"
 
 namespace fringe {
 namespace {

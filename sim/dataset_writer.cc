@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/file_util.h"
 #include "data/image_io.h"
 
 namespace fringe::sim {
@@ -57,11 +58,11 @@ absl::Status WriteSample(const fs::path& dir, const std::string& stem, const Sam
   sample.mask.convertTo(mask_255, CV_8UC1, 255.0);
   absl::StatusOr<std::string> png = Encode(mask_255, ".png");
   if (!png.ok()) return png.status();
-  if (absl::Status s = data::WriteFileAtomically((dir / "images" / (stem + ".tif")).string(), *tif);
+  if (absl::Status s = WriteFileAtomically((dir / "images" / (stem + ".tif")).string(), *tif);
       !s.ok()) {
     return s;
   }
-  return data::WriteFileAtomically((dir / "masks" / (stem + ".png")).string(), *png);
+  return WriteFileAtomically((dir / "masks" / (stem + ".png")).string(), *png);
 }
 
 std::string ParamsCsvHeader() {
@@ -196,12 +197,11 @@ absl::StatusOr<DatasetSummary> GenerateDataset(
   for (const std::string& row : csv_rows) absl::StrAppend(&csv, row, "\n");
   std::string jsonl;
   for (const std::string& row : json_rows) absl::StrAppend(&jsonl, row, "\n");
-  if (absl::Status s = data::WriteFileAtomically((job.out_dir / "params_table.csv").string(), csv);
+  if (absl::Status s = WriteFileAtomically((job.out_dir / "params_table.csv").string(), csv);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = data::WriteFileAtomically((job.out_dir / "params.jsonl").string(), jsonl);
-      !s.ok())
+  if (absl::Status s = WriteFileAtomically((job.out_dir / "params.jsonl").string(), jsonl); !s.ok())
     return s;
   nlohmann::json manifest_items = nlohmann::json::object();
   for (int64_t i = 0; i < job.count; ++i) {
@@ -224,8 +224,8 @@ absl::StatusOr<DatasetSummary> GenerateDataset(
       {"options", SimulatorOptionsToJson(simulator.options())},
       {"items", std::move(manifest_items)}};
   // Written last: its presence marks a complete data set.
-  if (absl::Status s = data::WriteFileAtomically((job.out_dir / "manifest.json").string(),
-                                                 manifest.dump(1) + "\n");
+  if (absl::Status s =
+          WriteFileAtomically((job.out_dir / "manifest.json").string(), manifest.dump(1) + "\n");
       !s.ok()) {
     return s;
   }

@@ -19,10 +19,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "analysis/relevance_spectrum.h"
+#include "base/file_util.h"
+#include "base/sha256.h"
 #include "common/frame_stats.h"
 #include "common/pixel_scale.h"
 #include "common/progress_bar.h"
-#include "common/sha256.h"
 #include "data/image_io.h"
 #include "data/labelled_dataset.h"
 #include "models/attribution/attribution.h"
@@ -68,7 +69,7 @@ std::string TextOf(const google::protobuf::Message& m) {
 absl::Status WriteJson(const fs::path& path, const Json& j) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  return data::WriteFileAtomically(path.string(), j.dump(1) + "\n");
+  return WriteFileAtomically(path.string(), j.dump(1) + "\n");
 }
 
 absl::Status WritePng(const fs::path& path, const cv::Mat& image) {
@@ -76,7 +77,7 @@ absl::Status WritePng(const fs::path& path, const cv::Mat& image) {
   if (!cv::imencode(".png", image, png)) {
     return absl::InternalError(absl::StrCat("cannot encode ", path.string()));
   }
-  return data::WriteFileAtomically(
+  return WriteFileAtomically(
       path.string(), std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
@@ -151,7 +152,7 @@ struct Trained {
 absl::StatusOr<Trained> Train(const v1::TrainConfig& train, const fs::path& record,
                               const StudyOptions& options) {
   if (fs::exists(record)) {  // Trained before an interruption of the evaluation.
-    auto text = data::ReadTextFile(record.string());
+    auto text = ReadFile(record.string());
     if (!text.ok()) return text.status();
     try {
       const Json j = Json::parse(*text);
@@ -210,7 +211,7 @@ absl::StatusOr<std::string> WriteUntrainedVersion(const v1::ModelConfig& model,
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir.string()));
-  if (absl::Status s = data::WriteFileAtomically(
+  if (absl::Status s = WriteFileAtomically(
           repository_layout::ConfigPath(dir.string()),
           "# Written by fringe-study (not trained).\n" + ModelConfigToText(model));
       !s.ok()) {
@@ -646,13 +647,11 @@ absl::Status WriteReport(const v1::StudyConfig& study, const StudyOptions& optio
   for (const CandidateResult& r : results) all.push_back(ToJson(r));
   const std::vector<double> dose_edges = {20, 50, 100, 200, 300, 600, 1000, 2000};
   for (absl::Status s : {
-           data::WriteFileAtomically(
-               (out / "study.md").string(),
-               StudyMarkdown(c, results) +
-                   EvaluationSetsMarkdown(set_order, set_descriptions, results)),
-           data::WriteFileAtomically((out / "study.csv").string(), StudyCsv(results)),
-           data::WriteFileAtomically((out / "evaluation_sets.csv").string(),
-                                     EvaluationSetsCsv(results)),
+           WriteFileAtomically((out / "study.md").string(),
+                               StudyMarkdown(c, results) +
+                                   EvaluationSetsMarkdown(set_order, set_descriptions, results)),
+           WriteFileAtomically((out / "study.csv").string(), StudyCsv(results)),
+           WriteFileAtomically((out / "evaluation_sets.csv").string(), EvaluationSetsCsv(results)),
            WriteJson(out / "study.json", {{"title", c.title},
                                           {"command", c.command},
                                           {"held_out", c.held_out},
@@ -674,8 +673,8 @@ absl::Status WriteReport(const v1::StudyConfig& study, const StudyOptions& optio
         !s.ok()) {
       return s;
     }
-    return data::WriteFileAtomically((out / "relevance_spectra.csv").string(),
-                                     RelevanceSpectraCsv(c, results));
+    return WriteFileAtomically((out / "relevance_spectra.csv").string(),
+                               RelevanceSpectraCsv(c, results));
   }
   return absl::OkStatus();
 }
@@ -777,7 +776,7 @@ absl::StatusOr<v1::StudyConfig> ParseStudyConfig(const std::string& text) {
 }
 
 absl::StatusOr<v1::StudyConfig> LoadStudyConfig(const std::string& path) {
-  auto text = data::ReadTextFile(path);
+  auto text = ReadFile(path);
   if (!text.ok()) return text.status();
   auto parsed = ParseStudyConfig(*text);
   if (!parsed.ok()) {
@@ -843,7 +842,7 @@ absl::Status RunStudy(const v1::StudyConfig& study, const StudyOptions& options)
     const fs::path result_path = dir / "result.json";
     // A finished candidate from an earlier run of the same configuration.
     if (fs::exists(result_path)) {
-      auto text = data::ReadTextFile(result_path.string());
+      auto text = ReadFile(result_path.string());
       if (!text.ok()) return text.status();
       Json j;
       try {

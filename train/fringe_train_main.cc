@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 
+#include "base/file_util.h"
 #include "common/progress_bar.h"
 #include "data/image_io.h"
 #include "models/model_config.h"
@@ -56,7 +57,7 @@ int RunInit(const std::string& config_path, const std::string& out_dir, uint64_t
     config->mutable_provenance()->set_notes("never trained on HRTEM; " + imported);
   }
   const std::string config_out = fringe::repository_layout::ConfigPath(out_dir);
-  if (absl::Status s = fringe::data::WriteFileAtomically(
+  if (absl::Status s = fringe::WriteFileAtomically(
           config_out, "# Written by fringe-train init.\n" + fringe::ModelConfigToText(*config));
       !s.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());

@@ -18,8 +18,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
 #include "common/segmentation_metrics.h"
-#include "common/status_macros.h"
 #include "data/image_io.h"
 #include "models/fcn8s.h"
 #include "models/fcn8s_io.h"
@@ -189,7 +190,7 @@ absl::StatusOr<v1::TrainConfig> ParseTrainConfig(
 
 absl::StatusOr<v1::TrainConfig> LoadTrainConfig(const std::string& path,
                                                 const std::function<void(v1::TrainConfig*)>& edit) {
-  auto text = data::ReadTextFile(path);
+  auto text = ReadFile(path);
   if (!text.ok()) return text.status();
   auto config = ParseTrainConfig(*text, edit);
   if (!config.ok()) {
@@ -380,7 +381,7 @@ absl::Status Trainer::Impl::Init() {
 
 std::string Trainer::Impl::LatestCheckpoint() const {
   if (config_.checkpoint_dir().empty()) return "";
-  auto latest = data::ReadTextFile((fs::path(config_.checkpoint_dir()) / "LATEST").string());
+  auto latest = ReadFile((fs::path(config_.checkpoint_dir()) / "LATEST").string());
   if (!latest.ok()) return "";
   std::string name = *latest;
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
@@ -528,8 +529,7 @@ absl::Status Trainer::Impl::SaveCheckpoint() {
     return absl::InternalError(
         absl::StrCat("cannot write checkpoint ", (root / name).string(), ": ", e.what()));
   }
-  if (absl::Status s = data::WriteFileAtomically((root / "LATEST").string(), name + "\n");
-      !s.ok()) {
+  if (absl::Status s = WriteFileAtomically((root / "LATEST").string(), name + "\n"); !s.ok()) {
     return s;
   }
   // Keep this checkpoint and the one before it.
@@ -555,7 +555,7 @@ absl::Status Trainer::Impl::LoadCheckpoint(const std::string& dir) {
     }
     return names.empty() ? std::string("none") : absl::StrJoin(names, ", ");
   };
-  auto state_text = data::ReadTextFile((fs::path(dir) / "state.json").string());
+  auto state_text = ReadFile((fs::path(dir) / "state.json").string());
   if (!state_text.ok()) {
     return absl::DataLossError(absl::StrCat("checkpoint ", dir, " is incomplete (",
                                             state_text.status().message(),

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "common/process_memory.h"
+#include "base/process_memory.h"
 #include "models/attribution/attribution.h"
 #include "models/model_config.h"
 #include "models/repository_layout.h"

@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "models/attribution/attribution.h"
 #include "models/attribution/canonical_fcn8s.h"
 #include "models/attribution/canonical_unet.h"

@@ -8,22 +8,12 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/sha256.h"
-#include "common/status_macros.h"
+#include "base/sha256.h"
+#include "base/status_macros.h"
 #include "data/labelled_dataset.h"
 
 namespace fringe {
 namespace fs = std::filesystem;
-
-bool IsSafeName(const std::string& s) {
-  if (s.empty() || s.size() > 200 || s[0] == '.') return false;
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      return false;
-    }
-  }
-  return true;
-}
 
 DatasetStore::DatasetStore(std::string state_dir, int64_t max_upload_bytes)
     : root_((fs::path(state_dir) / "datasets").string()), max_upload_bytes_(max_upload_bytes) {

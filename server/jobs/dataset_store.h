@@ -12,13 +12,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/sha256.h"
+#include "base/safe_name.h"
+#include "base/sha256.h"
 
 namespace fringe {
-
-// True for names safe as one directory component: letters, digits, '-', '_', '.', not
-// starting with '.', at most 200 characters (dataset, model and file names from clients).
-bool IsSafeName(const std::string& name);
 
 struct DatasetSummary {
   std::string name;

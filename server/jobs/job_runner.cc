@@ -8,8 +8,9 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "common/process_memory.h"
-#include "common/status_macros.h"
+#include "base/process_memory.h"
+#include "base/safe_name.h"
+#include "base/status_macros.h"
 #include "models/torch_models.h"
 #include "server/jobs/dataset_store.h"
 #include "train/trainer.h"

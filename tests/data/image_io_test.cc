@@ -202,46 +202,5 @@ TEST(ImageIoTest, TruncatedFilesAreReportedAsTruncated) {
   }
 }
 
-TEST(ImageIoTest, ReadTextFileReadsWhatWasWrittenAndNamesAMissingFile) {
-  TempDir dir;
-  const std::string path = dir.File("state.json");
-  const std::string text("{\"step\": 3}\n\0tail", 17);
-  ASSERT_TRUE(WriteFileAtomically(path, text).ok());
-  auto read = ReadTextFile(path);
-  ASSERT_TRUE(read.ok()) << read.status();
-  EXPECT_EQ(*read, text);
-  auto missing = ReadTextFile(dir.File("absent.json"));
-  ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(missing.status().message().find("absent.json"), std::string::npos);
-}
-
-TEST(ImageIoTest, WriteFileAtomicallyReplacesContentAndKeepsMode) {
-  TempDir dir;
-  const std::string path = dir.File("out.bin");
-  ASSERT_TRUE(WriteFileAtomically(path, "first").ok());
-  EXPECT_EQ(ReadBytes(path), "first");
-  struct stat st;
-  ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0644u);
-  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
-  const std::string binary("\0\x01\xff second", 10);
-  ASSERT_TRUE(WriteFileAtomically(path, binary).ok());
-  EXPECT_EQ(ReadBytes(path), binary);
-  ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0600u);
-  // No temporary files left behind.
-  int files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-    (void)entry;
-    ++files;
-  }
-  EXPECT_EQ(files, 1);
-
-  const std::string nowhere = dir.File("no/such/dir/out.bin");
-  EXPECT_TRUE(StatusIs(WriteFileAtomically(nowhere, "x"), absl::StatusCode::kNotFound,
-                       {nowhere, "temporary file"}));
-}
-
 }  // namespace
 }  // namespace fringe::data

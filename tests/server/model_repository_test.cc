@@ -6,7 +6,7 @@
 #include <fstream>
 #include <string>
 
-#include "common/process_memory.h"
+#include "base/process_memory.h"
 #include "models/model_config.h"
 #include "tests/support/test_repository.h"
 

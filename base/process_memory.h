@@ -1,7 +1,7 @@
 // This process's memory as Linux reports it in /proc/self/status, for metrics, the training
 // memory budget and benchmarks.
-#ifndef FRINGE_COMMON_PROCESS_MEMORY_H_
-#define FRINGE_COMMON_PROCESS_MEMORY_H_
+#ifndef FRINGE_BASE_PROCESS_MEMORY_H_
+#define FRINGE_BASE_PROCESS_MEMORY_H_
 
 #include <cstdint>
 #include <string>
@@ -16,4 +16,4 @@ inline int64_t ResidentBytes() { return ProcessStatusBytes("VmRSS"); }
 
 }  // namespace fringe
 
-#endif  // FRINGE_COMMON_PROCESS_MEMORY_H_
+#endif  // FRINGE_BASE_PROCESS_MEMORY_H_

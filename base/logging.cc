@@ -1,4 +1,4 @@
-#include "common/logging.h"
+#include "base/logging.h"
 
 #include <spdlog/sinks/stdout_sinks.h>
 

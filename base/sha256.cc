@@ -1,4 +1,4 @@
-#include "common/sha256.h"
+#include "base/sha256.h"
 
 #include <openssl/sha.h>
 

@@ -1,6 +1,6 @@
 // Structured logging: one line per event, `event key=value ...`, through spdlog.
-#ifndef FRINGE_COMMON_LOGGING_H_
-#define FRINGE_COMMON_LOGGING_H_
+#ifndef FRINGE_BASE_LOGGING_H_
+#define FRINGE_BASE_LOGGING_H_
 
 #include <spdlog/spdlog.h>
 
@@ -14,4 +14,4 @@ void ConfigureLogging(const std::string& level);
 
 }  // namespace fringe
 
-#endif  // FRINGE_COMMON_LOGGING_H_
+#endif  // FRINGE_BASE_LOGGING_H_

@@ -1,4 +1,4 @@
-#include "common/process_memory.h"
+#include "base/process_memory.h"
 
 #include <cstdlib>
 #include <fstream>

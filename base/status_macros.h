@@ -1,6 +1,6 @@
 // Small helpers for absl::Status plumbing (DESIGN rule 4: no exceptions across modules).
-#ifndef FRINGE_COMMON_STATUS_MACROS_H_
-#define FRINGE_COMMON_STATUS_MACROS_H_
+#ifndef FRINGE_BASE_STATUS_MACROS_H_
+#define FRINGE_BASE_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -23,4 +23,4 @@
   if (!tmp.ok()) return tmp.status();                 \
   lhs = std::move(tmp).value()
 
-#endif  // FRINGE_COMMON_STATUS_MACROS_H_
+#endif  // FRINGE_BASE_STATUS_MACROS_H_

@@ -1,6 +1,6 @@
 // SHA-256 (OpenSSL) for upload checksums shared by client and server.
-#ifndef FRINGE_COMMON_SHA256_H_
-#define FRINGE_COMMON_SHA256_H_
+#ifndef FRINGE_BASE_SHA256_H_
+#define FRINGE_BASE_SHA256_H_
 
 #include <memory>
 #include <string>
@@ -26,4 +26,4 @@ class Sha256 {
 
 }  // namespace fringe
 
-#endif  // FRINGE_COMMON_SHA256_H_
+#endif  // FRINGE_BASE_SHA256_H_
