@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analysis/csv.h"
-#include "analysis/plot.h"
 #include "analysis/relevance_spectrum.h"
 #include "base/status_macros.h"
+#include "plot/csv.h"
+#include "plot/plot.h"
 
 namespace fringe::analysis {
 namespace {

@@ -13,9 +13,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "analysis/csv.h"
-#include "analysis/plot.h"
 #include "base/status_macros.h"
+#include "plot/csv.h"
+#include "plot/plot.h"
 
 namespace fringe::analysis {
 namespace {

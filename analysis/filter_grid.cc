@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analysis/csv.h"
-#include "analysis/plot.h"
 #include "analysis/relevance_spectrum.h"
+#include "plot/csv.h"
+#include "plot/plot.h"
 
 namespace fringe::analysis {
 namespace {

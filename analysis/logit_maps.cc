@@ -6,7 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_format.h"
-#include "analysis/plot.h"
+#include "plot/plot.h"
 
 namespace fringe::analysis {
 namespace {

@@ -9,22 +9,29 @@ find_package(CLI11 CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(FFTW3F REQUIRED IMPORTED_TARGET fftw3f)
-# The persistent job queue: SQLite (one server) and PostgreSQL through libpqxx (several).
-find_package(SQLite3 REQUIRED)
-find_package(OpenSSL REQUIRED)  # SHA-256 of uploaded dataset files
-pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
-# Metrics: prometheus-cpp's registry and text serializer, served over cpp-httplib (not
-# prometheus-cpp's civetweb Exposer, which fails next to LibTorch + OpenBLAS: DESIGN §7).
-find_package(prometheus-cpp CONFIG REQUIRED COMPONENTS core)
-pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+find_package(OpenSSL REQUIRED)  # SHA-256 of uploaded dataset files (base/sha256.cc)
 
-# LibTorch, wrapped in an INTERFACE target (DESIGN rule 2). Torch's config adds its own
-# compile flags (the C++11 ABI) through the torch target.
-find_package(Torch REQUIRED)
-add_library(fringe_torch INTERFACE)
-target_link_libraries(fringe_torch INTERFACE torch)
-add_library(fringe::torch ALIAS fringe_torch)
+# What only the server side needs; a client-only build (FRINGE_BUILD_SERVER=OFF) looks none of
+# it up, so a microscope PC needs none of it installed.
+if(FRINGE_BUILD_SERVER)
+  if(FRINGE_BUILD_SIM)
+    pkg_check_modules(FFTW3F REQUIRED IMPORTED_TARGET fftw3f)
+  endif()
+  # The persistent job queue: SQLite (one server) and PostgreSQL through libpqxx (several).
+  find_package(SQLite3 REQUIRED)
+  pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+  # Metrics: prometheus-cpp's registry and text serializer, served over cpp-httplib (not
+  # prometheus-cpp's civetweb Exposer, which fails next to LibTorch + OpenBLAS: DESIGN §7).
+  find_package(prometheus-cpp CONFIG REQUIRED COMPONENTS core)
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+
+  # LibTorch, wrapped in an INTERFACE target (DESIGN rule 2). Torch's config adds its own
+  # compile flags (the C++11 ABI) through the torch target.
+  find_package(Torch REQUIRED)
+  add_library(fringe_torch INTERFACE)
+  target_link_libraries(fringe_torch INTERFACE torch)
+  add_library(fringe::torch ALIAS fringe_torch)
+endif()
 
 # OpenCV: Debian's libopencv-dev drags in every module (VTK, Qt, ...). We only need
 # core/imgproc/imgcodecs, whose -dev packages ship no CMake config, so build the target by hand

@@ -6,6 +6,8 @@ bash deploy/install-deps.sh
 # Formatting first: a badly formatted file fails in seconds rather than after the build.
 bash deploy/check-format.sh
 bash deploy/build.sh
+# The client alone builds without LibTorch, libpqxx, SQLite, FFTW and prometheus-cpp.
+bash deploy/check-client-only.sh
 BUILD_DIR=${FRINGE_BUILD_DIR:-build}
 # The job store suite also runs against PostgreSQL: a throwaway local cluster (stopped again on
 # exit, unless it was running already) when the caller names no server. FRINGE_REQUIRE_POSTGRES

@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "analysis/csv.h"
-#include "analysis/plot.h"
+#include "plot/csv.h"
+#include "plot/plot.h"
 
 namespace fringe::study {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "client/cli_util.h"
-#include "client/overlay.h"
+#include "client/cli/cli_util.h"
+#include "client/cli/overlay.h"
 #include "common/segmentation_metrics.h"
 #include "data/image_io.h"
 #include "data/labelled_dataset.h"

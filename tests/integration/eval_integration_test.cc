@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "absl/strings/str_split.h"
-#include "client/eval_command.h"
+#include "client/cli/eval_command.h"
 #include "client/fringe_client.h"
 #include "common/segmentation_metrics.h"
 #include "tests/support/server_process.h"

@@ -3,8 +3,8 @@
 // programs parse one set of option definitions (AddAnalyzeCommand).
 #include <CLI/CLI.hpp>
 
-#include "client/analyze_command.h"
-#include "client/analyze_runner.h"
+#include "analysis/analyze_runner.h"
+#include "client/cli/analyze_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fringe-analyze: analysis tools on a local model version (see `fringe analyze`)"};

@@ -1,5 +1,5 @@
 // The plotting helper: tick choice and what lands where in a line plot.
-#include "analysis/plot.h"
+#include "plot/plot.h"
 
 #include <gtest/gtest.h>
 

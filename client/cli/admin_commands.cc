@@ -1,4 +1,4 @@
-#include "client/admin_commands.h"
+#include "client/cli/admin_commands.h"
 
 #include <google/protobuf/text_format.h>
 
@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
-#include "client/cli_util.h"
+#include "client/cli/cli_util.h"
 #include "common/progress_bar.h"
 
 namespace fringe {

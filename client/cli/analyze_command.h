@@ -20,8 +20,8 @@
 // `analyze` itself (so usage errors come back at once) and then hands the same arguments to
 // the `fringe-analyze` tool (analyze_main.cc), which parses them with the same definitions
 // and does the work.
-#ifndef FRINGE_CLIENT_ANALYZE_COMMAND_H_
-#define FRINGE_CLIENT_ANALYZE_COMMAND_H_
+#ifndef FRINGE_CLIENT_CLI_ANALYZE_COMMAND_H_
+#define FRINGE_CLIENT_CLI_ANALYZE_COMMAND_H_
 
 #include <CLI/CLI.hpp>
 #include <string>
@@ -77,4 +77,4 @@ int LaunchAnalyzeTool(int argc, char** argv);
 
 }  // namespace fringe
 
-#endif  // FRINGE_CLIENT_ANALYZE_COMMAND_H_
+#endif  // FRINGE_CLIENT_CLI_ANALYZE_COMMAND_H_

@@ -1,7 +1,7 @@
 // The CSV conventions every analysis table shares (RFC 4180 quoting, empty cells for unknown
 // numbers), so the files open the same way in a spreadsheet and in pandas.
-#ifndef FRINGE_ANALYSIS_CSV_H_
-#define FRINGE_ANALYSIS_CSV_H_
+#ifndef FRINGE_PLOT_CSV_H_
+#define FRINGE_PLOT_CSV_H_
 
 #include <string>
 
@@ -15,4 +15,4 @@ std::string CsvNumber(double value);
 
 }  // namespace fringe::analysis
 
-#endif  // FRINGE_ANALYSIS_CSV_H_
+#endif  // FRINGE_PLOT_CSV_H_

@@ -1,4 +1,4 @@
-#include "client/eval_command.h"
+#include "client/cli/eval_command.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,14 +14,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analysis/csv.h"
-#include "analysis/plot.h"
 #include "base/file_util.h"
-#include "client/cli_util.h"
+#include "client/cli/cli_util.h"
 #include "common/progress_bar.h"
 #include "common/tensor_codec.h"
 #include "data/image_io.h"
 #include "data/labelled_dataset.h"
+#include "plot/csv.h"
+#include "plot/plot.h"
 
 namespace fringe {
 namespace {
@@ -254,7 +254,7 @@ const cv::Scalar kMean(40, 40, 210);  // Red.
 const std::array<cv::Scalar, kNumDoseBins> kBinTint = {
     cv::Scalar(238, 238, 252), cv::Scalar(232, 248, 252), cv::Scalar(236, 250, 236)};
 
-// The drawing primitives are shared with the analysis figures (analysis/plot.h).
+// The drawing primitives are shared with the analysis figures (plot/plot.h).
 using plot::DrawText;
 
 void DashedVertical(cv::Mat& img, int x, int y0, int y1, const cv::Scalar& color) {

@@ -1,6 +1,6 @@
 // The pure parts of `fringe eval`: dose binning, aggregation, the printed table, the files'
 // contents and the Dice-vs-dose plot, on hand-made numbers.
-#include "client/eval_command.h"
+#include "client/cli/eval_command.h"
 
 #include <gtest/gtest.h>
 

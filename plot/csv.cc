@@ -1,4 +1,4 @@
-#include "analysis/csv.h"
+#include "plot/csv.h"
 
 #include <cmath>
 

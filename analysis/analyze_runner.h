@@ -1,10 +1,10 @@
 // The work behind `fringe analyze` (see analyze_command.h for the subcommands and their
 // files): loads the model version in-process and runs one analysis. Links LibTorch (through
 // fringe::analysis), so only the fringe-analyze tool includes it.
-#ifndef FRINGE_CLIENT_ANALYZE_RUNNER_H_
-#define FRINGE_CLIENT_ANALYZE_RUNNER_H_
+#ifndef FRINGE_ANALYSIS_ANALYZE_RUNNER_H_
+#define FRINGE_ANALYSIS_ANALYZE_RUNNER_H_
 
-#include "client/analyze_command.h"
+#include "client/cli/analyze_command.h"
 
 namespace fringe {
 
@@ -15,4 +15,4 @@ int RunAnalyze(AnalyzeArgs args);
 
 }  // namespace fringe
 
-#endif  // FRINGE_CLIENT_ANALYZE_RUNNER_H_
+#endif  // FRINGE_ANALYSIS_ANALYZE_RUNNER_H_

@@ -2,8 +2,8 @@
 // ticks, a legend, shaded spreads and vertical markers, plus the text, dash and colour-map
 // primitives the other figures share. Pure functions of their inputs (no I/O), so tests can
 // check the pictures pixel by pixel.
-#ifndef FRINGE_ANALYSIS_PLOT_H_
-#define FRINGE_ANALYSIS_PLOT_H_
+#ifndef FRINGE_PLOT_PLOT_H_
+#define FRINGE_PLOT_PLOT_H_
 
 #include <opencv2/core.hpp>
 #include <optional>
@@ -81,4 +81,4 @@ cv::Mat RenderLinePlot(const std::vector<PlotSeries>& series, const LinePlotOpti
 
 }  // namespace fringe::plot
 
-#endif  // FRINGE_ANALYSIS_PLOT_H_
+#endif  // FRINGE_PLOT_PLOT_H_

@@ -4,8 +4,8 @@
 //
 // RunEval talks to the server; everything else here is pure (no I/O) so tests can check the
 // statistics and the plot on hand-made numbers.
-#ifndef FRINGE_CLIENT_EVAL_COMMAND_H_
-#define FRINGE_CLIENT_EVAL_COMMAND_H_
+#ifndef FRINGE_CLIENT_CLI_EVAL_COMMAND_H_
+#define FRINGE_CLIENT_CLI_EVAL_COMMAND_H_
 
 #include <array>
 #include <cstdint>
@@ -113,4 +113,4 @@ int RunEval(FringeClient& client, const EvalArgs& args);
 
 }  // namespace fringe
 
-#endif  // FRINGE_CLIENT_EVAL_COMMAND_H_
+#endif  // FRINGE_CLIENT_CLI_EVAL_COMMAND_H_

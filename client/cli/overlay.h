@@ -1,6 +1,6 @@
 // Pictures a person looks at: the frame contrast-stretched with the mask drawn over it.
-#ifndef FRINGE_CLIENT_OVERLAY_H_
-#define FRINGE_CLIENT_OVERLAY_H_
+#ifndef FRINGE_CLIENT_CLI_OVERLAY_H_
+#define FRINGE_CLIENT_CLI_OVERLAY_H_
 
 #include <opencv2/core.hpp>
 
@@ -21,4 +21,4 @@ cv::Mat RenderRelevance(const cv::Mat& frame, const cv::Mat& relevance);
 
 }  // namespace fringe
 
-#endif  // FRINGE_CLIENT_OVERLAY_H_
+#endif  // FRINGE_CLIENT_CLI_OVERLAY_H_

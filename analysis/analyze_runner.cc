@@ -1,4 +1,4 @@
-#include "client/analyze_runner.h"
+#include "analysis/analyze_runner.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,17 +19,17 @@
 #include "analysis/filter_grid.h"
 #include "analysis/local_model.h"
 #include "analysis/logit_maps.h"
-#include "analysis/plot.h"
 #include "analysis/relevance_spectrum.h"
 #include "base/file_util.h"
-#include "client/cli_util.h"
-#include "client/overlay.h"
+#include "client/cli/cli_util.h"
+#include "client/cli/overlay.h"
 #include "common/progress_bar.h"
 #include "data/image_io.h"
 #include "data/labelled_dataset.h"
 #include "models/frame_segmenter.h"
 #include "models/repository_layout.h"
 #include "models/torch_models.h"
+#include "plot/plot.h"
 
 namespace fringe {
 namespace {

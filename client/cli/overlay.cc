@@ -1,4 +1,4 @@
-#include "client/overlay.h"
+#include "client/cli/overlay.h"
 
 #include <algorithm>
 #include <opencv2/imgproc.hpp>

@@ -1,4 +1,4 @@
-#include "analysis/plot.h"
+#include "plot/plot.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "client/analyze_command.h"
+#include "client/cli/analyze_command.h"
 
 #include <unistd.h>
 

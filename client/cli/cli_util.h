@@ -1,6 +1,6 @@
 // Small pieces the command-line tools share: error reporting and writing images atomically.
-#ifndef FRINGE_CLIENT_CLI_UTIL_H_
-#define FRINGE_CLIENT_CLI_UTIL_H_
+#ifndef FRINGE_CLIENT_CLI_CLI_UTIL_H_
+#define FRINGE_CLIENT_CLI_CLI_UTIL_H_
 
 #include <opencv2/core.hpp>
 #include <string>
@@ -18,4 +18,4 @@ absl::Status WriteImageFile(const std::string& path, const cv::Mat& image);
 
 }  // namespace fringe
 
-#endif  // FRINGE_CLIENT_CLI_UTIL_H_
+#endif  // FRINGE_CLIENT_CLI_CLI_UTIL_H_

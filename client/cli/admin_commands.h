@@ -1,7 +1,7 @@
 // The lab-server commands of `fringe`: `jobs submit|list|get|watch|cancel`,
 // `datasets upload|list` and `models load|unload|promote|rollback`.
-#ifndef FRINGE_CLIENT_ADMIN_COMMANDS_H_
-#define FRINGE_CLIENT_ADMIN_COMMANDS_H_
+#ifndef FRINGE_CLIENT_CLI_ADMIN_COMMANDS_H_
+#define FRINGE_CLIENT_CLI_ADMIN_COMMANDS_H_
 
 #include <CLI/CLI.hpp>
 #include <optional>
@@ -43,4 +43,4 @@ std::string FormatJobLine(const v1::Job& job);
 
 }  // namespace fringe
 
-#endif  // FRINGE_CLIENT_ADMIN_COMMANDS_H_
+#endif  // FRINGE_CLIENT_CLI_ADMIN_COMMANDS_H_

@@ -1,4 +1,4 @@
-#include "client/cli_util.h"
+#include "client/cli/cli_util.h"
 
 #include <cstdio>
 #include <filesystem>
