@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/pixel_scale.h"
+#include "fringe/v1/datasets.grpc.pb.h"
 #include "fringe/v1/explain.grpc.pb.h"
 #include "fringe/v1/jobs.grpc.pb.h"
 #include "fringe/v1/models.grpc.pb.h"

@@ -4,7 +4,7 @@
 #ifndef FRINGE_SERVER_DATASETS_SERVICE_H_
 #define FRINGE_SERVER_DATASETS_SERVICE_H_
 
-#include "fringe/v1/jobs.grpc.pb.h"
+#include "fringe/v1/datasets.grpc.pb.h"
 #include "server/jobs/dataset_store.h"
 
 namespace fringe {

@@ -5,10 +5,7 @@
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "common/frame_stats.h"
 #include "models/frame_preparation.h"
@@ -61,61 +58,6 @@ absl::StatusOr<std::shared_ptr<const Explainer>> ExplanationEngine::ExplainerFor
   return explainer;
 }
 
-absl::Status ParseExplainTarget(const std::string& spec, v1::ExplainTarget* target) {
-  *target = v1::ExplainTarget();
-  std::vector<std::string> parts = absl::StrSplit(spec, ',', absl::SkipEmpty());
-  auto read_ints = [&](size_t first, size_t n, std::vector<int>* out) {
-    if (first + n > parts.size()) return false;
-    for (size_t i = first; i < first + n; ++i) {
-      int v;
-      if (!absl::SimpleAtoi(parts[i], &v)) return false;
-      out->push_back(v);
-    }
-    return true;
-  };
-  size_t next = 0;
-  std::vector<int> values;
-  const auto bad = [&spec](const std::string& what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("explain.target \"", spec, "\": ", what,
-                     "; expected predicted, box=X0,Y0,X1,Y1 or pixel=X,Y, then optionally "
-                     ",class=C and ,contrastive"));
-  };
-  if (parts.empty() || parts[0] == "predicted") {
-    target->set_kind(v1::ExplainTarget::PREDICTED);
-    next = parts.empty() ? 0 : 1;
-  } else if (absl::StartsWith(parts[0], "box=")) {
-    parts[0] = parts[0].substr(4);
-    if (!read_ints(0, 4, &values)) return bad("a box needs four integers");
-    target->set_kind(v1::ExplainTarget::BOX);
-    target->set_x0(values[0]);
-    target->set_y0(values[1]);
-    target->set_x1(values[2]);
-    target->set_y1(values[3]);
-    next = 4;
-  } else if (absl::StartsWith(parts[0], "pixel=")) {
-    parts[0] = parts[0].substr(6);
-    if (!read_ints(0, 2, &values)) return bad("a pixel needs two integers");
-    target->set_kind(v1::ExplainTarget::PIXEL);
-    target->set_x0(values[0]);
-    target->set_y0(values[1]);
-    next = 2;
-  } else {
-    return bad(absl::StrCat("unknown target \"", parts[0], "\""));
-  }
-  for (size_t i = next; i < parts.size(); ++i) {
-    int c;
-    if (parts[i] == "contrastive") {
-      target->set_contrastive(true);
-    } else if (absl::StartsWith(parts[i], "class=") && absl::SimpleAtoi(parts[i].substr(6), &c)) {
-      target->set_class_index(c);
-    } else {
-      return bad(absl::StrCat("cannot read \"", parts[i], "\""));
-    }
-  }
-  return absl::OkStatus();
-}
-
 namespace {
 
 // A box (or a 1x1 pixel box) given in the frame's pixels, in the model-scale frame's pixels:
@@ -151,7 +93,7 @@ absl::StatusOr<v1::TileExplanation> ExplanationEngine::ExplainTile(
   explain.set_method(request.explain().method());
   explain.mutable_parameters()->insert(request.explain().parameters().begin(),
                                        request.explain().parameters().end());
-  FRINGE_RETURN_IF_ERROR(ParseExplainTarget(request.explain().target(), explain.mutable_target()));
+  *explain.mutable_target() = request.explain().target();
   FRINGE_ASSIGN_OR_RETURN(v1::ExplainResponse response, Explain(explain));
   v1::TileExplanation tile;
   *tile.mutable_relevance() = std::move(*response.mutable_relevance());
@@ -188,6 +130,7 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
   target.class_index = t.has_class_index() ? t.class_index() : 1;
   target.contrastive = t.contrastive();
   switch (t.kind()) {
+    case v1::ExplainTarget::KIND_UNSPECIFIED:
     case v1::ExplainTarget::PREDICTED:
       target.kind = AttributionTarget::Kind::kPredicted;
       break;
@@ -218,7 +161,8 @@ absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::Explain
       break;
     }
     default:
-      return absl::InvalidArgumentError(absl::StrCat("target.kind is ", t.kind()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("target.kind is ", t.kind(), "; expected PREDICTED, MASK, BOX or PIXEL"));
   }
 
   // Standardise with whole-frame statistics (as segmentation does), then pad with zeros (the

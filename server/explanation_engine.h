@@ -17,11 +17,6 @@
 
 namespace fringe {
 
-// Parses a target spec: "predicted" (default when empty), "box=X0,Y0,X1,Y1" or "pixel=X,Y",
-// each optionally followed by ",class=C" and/or ",contrastive". INVALID_ARGUMENT names the
-// part it could not read.
-absl::Status ParseExplainTarget(const std::string& spec, v1::ExplainTarget* target);
-
 class ExplanationEngine {
  public:
   // `repository` must outlive the engine.

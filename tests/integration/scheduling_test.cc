@@ -180,11 +180,25 @@ TEST(SchedulingTest, CancellingAStreamEmptiesItsQueuedTiles) {
 TEST(SchedulingTest, StreamedTilesCanCarryTheirRelevance) {
   ServerProcess server(FRINGE_SERVER_BIN, MakeRepository());
   auto client = FringeClient::Create({server.address()});
+  // The same target message as Explain.Explain: unset (the predicted region), a box of
+  // class 1, a contrastive pixel, and a kind no server knows.
+  std::vector<v1::ExplainTarget> targets(4);
+  targets[1].set_kind(v1::ExplainTarget::BOX);
+  targets[1].set_x0(8);
+  targets[1].set_y0(8);
+  targets[1].set_x1(40);
+  targets[1].set_y1(40);
+  targets[1].set_class_index(1);
+  targets[2].set_kind(v1::ExplainTarget::PIXEL);
+  targets[2].set_x0(3);
+  targets[2].set_y0(4);
+  targets[2].set_contrastive(true);
+  targets[3].set_kind(static_cast<v1::ExplainTarget::Kind>(99));
   std::vector<v1::SegmentRequest> requests;
-  for (const char* target : {"", "box=8,8,40,40,class=1", "pixel=3,4,contrastive", "bogus=1"}) {
-    v1::SegmentRequest r = Frame(std::string("x-") + target, 72, v1::PRIORITY_LIVE, "scope");
+  for (size_t i = 0; i < targets.size(); ++i) {
+    v1::SegmentRequest r = Frame("x-" + std::to_string(i), 72, v1::PRIORITY_LIVE, "scope");
     r.mutable_explain()->set_method("gradient");
-    r.mutable_explain()->set_target(target);
+    *r.mutable_explain()->mutable_target() = targets[i];
     requests.push_back(r);
   }
   requests.push_back(Frame("plain", 72, v1::PRIORITY_LIVE, "scope"));
@@ -209,7 +223,8 @@ TEST(SchedulingTest, StreamedTilesCanCarryTheirRelevance) {
     EXPECT_EQ(r.mask().shape(0), 72);  // Still segmented.
   }
   EXPECT_EQ(responses[3].error().code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(responses[3].error().message().find("bogus"), std::string::npos);
+  EXPECT_NE(responses[3].error().message().find("target.kind is 99"), std::string::npos)
+      << responses[3].error().message();
   EXPECT_FALSE(responses[4].has_explanation());
   EXPECT_FALSE(responses[4].has_error());
 }
