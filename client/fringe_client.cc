@@ -15,12 +15,22 @@
 #include "base/sha256.h"
 #include "common/frame_stats.h"
 #include "common/spike_filter.h"
+#include "common/status_details.h"
 #include "common/tensor_codec.h"
 #include "common/tile_grid.h"
+#include "google/rpc/status.pb.h"
 
 namespace fringe {
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
+  // The rich error model: details (e.g. a RetryInfo) come as a serialized google.rpc.Status.
+  google::rpc::Status details;
+  if (!status.ok() && !status.error_details().empty() &&
+      details.ParseFromString(status.error_details())) {
+    details.set_code(status.error_code());
+    details.set_message(status.error_message());
+    return FromStatusProto(details);
+  }
   if (status.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }

@@ -18,14 +18,13 @@ class ExplainWork final : public ScheduledWork {
  public:
   ExplainWork(ExplanationEngine* engine, ServerMetrics* metrics,
               grpc::CallbackServerContext* context, ScheduledUnaryReactor* reactor,
-              const v1::ExplainRequest* request, v1::ExplainResponse* response, int retry_after_ms)
+              const v1::ExplainRequest* request, v1::ExplainResponse* response)
       : engine_(engine),
         metrics_(metrics),
         context_(context),
         reactor_(reactor),
         request_(request),
         response_(response),
-        retry_after_ms_(retry_after_ms),
         received_(Clock::now()) {}
 
   void Run() {
@@ -48,9 +47,6 @@ class ExplainWork final : public ScheduledWork {
  private:
   void Answer(const absl::Status& status) {
     if (!status.ok()) {
-      if (status.code() == absl::StatusCode::kResourceExhausted) {
-        context_->AddTrailingMetadata("retry-after-ms", std::to_string(retry_after_ms_));
-      }
       spdlog::info("explain_failed id={} code={} error=\"{}\"", request_->id(),
                    absl::StatusCodeToString(status.code()), std::string(status.message()));
     }
@@ -70,7 +66,6 @@ class ExplainWork final : public ScheduledWork {
   ScheduledUnaryReactor* reactor_;
   const v1::ExplainRequest* request_;
   v1::ExplainResponse* response_;
-  const int retry_after_ms_;
   const Clock::time_point received_;
 };
 
@@ -85,8 +80,7 @@ grpc::ServerUnaryReactor* ExplainService::Explain(grpc::CallbackServerContext* c
   info.client = ClientOf(request->client_id(), context);
   info.deadline = SteadyDeadline(context);
   info.model = request->model().name();
-  auto work = std::make_unique<ExplainWork>(engine_, metrics_, context, reactor, request, response,
-                                            scheduler_->retry_after_ms());
+  auto work = std::make_unique<ExplainWork>(engine_, metrics_, context, reactor, request, response);
   // Explanations run one at a time: each needs its own backward pass, nothing to share.
   auto ticket = scheduler_->Submit(info, std::move(work), [](WorkBatch& batch) {
     for (auto& w : batch) static_cast<ExplainWork*>(w.get())->Run();

@@ -2,14 +2,25 @@
 
 #include <string>
 
+#include "common/status_details.h"
+#include "google/rpc/status.pb.h"
+
 namespace fringe {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   constexpr size_t kMaxMessage = 1024;
-  std::string message(status.message().substr(0, kMaxMessage));
-  // absl and gRPC share the canonical code numbering.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message);
+  const google::rpc::Status proto = ToStatusProto(status, kMaxMessage);
+  // absl and gRPC share the canonical code numbering. Details (e.g. RetryInfo) travel as the
+  // serialized google.rpc.Status in the grpc-status-details-bin trailer, as gRPC's rich error
+  // model has it.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), proto.message(),
+                      proto.details_size() > 0 ? proto.SerializeAsString() : std::string());
+}
+
+google::rpc::Status ToStreamError(const absl::Status& status) {
+  constexpr size_t kMaxMessage = 1024;
+  return ToStatusProto(status, kMaxMessage);
 }
 
 }  // namespace fringe

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_details.h"
 #include "server/server_metrics.h"
 
 namespace fringe {
@@ -49,17 +50,21 @@ absl::StatusOr<uint64_t> Scheduler::TryEnqueue(const WorkInfo& info,
   if (stopping_) return absl::UnavailableError("the server is shutting down");
   ClassQueue& q = queues_[c];
   if (q.size >= options_.max_queue_per_class) {
-    return absl::ResourceExhaustedError(
+    absl::Status full = absl::ResourceExhaustedError(
         absl::StrCat("the ", WorkClassName(info.work_class), " queue is full (",
                      options_.max_queue_per_class, " requests); retry later"));
+    SetRetryDelay(&full, options_.retry_after);
+    return full;
   }
   auto in_flight = in_flight_.find(info.client);
   const int client_in_flight = in_flight == in_flight_.end() ? 0 : in_flight->second;
   if (options_.max_in_flight_per_client > 0 &&
       client_in_flight >= options_.max_in_flight_per_client) {
-    return absl::ResourceExhaustedError(absl::StrCat(
+    absl::Status busy = absl::ResourceExhaustedError(absl::StrCat(
         "client \"", info.client, "\" has ", client_in_flight, " requests in flight (limit ",
         options_.max_in_flight_per_client, "); retry later"));
+    SetRetryDelay(&busy, options_.retry_after);
+    return busy;
   }
   ++in_flight_[info.client];
   const uint64_t ticket = next_ticket_++;

@@ -135,27 +135,23 @@ grpc::ServerUnaryReactor* SegmentationService::Segment(grpc::CallbackServerConte
                                                        const v1::SegmentRequest* request,
                                                        v1::SegmentResponse* response) {
   auto* reactor = new ScheduledUnaryReactor(scheduler_);
-  const int retry_after_ms = scheduler_->retry_after_ms();
   // The request outlives the work: gRPC keeps it until Finish().
   std::shared_ptr<const v1::SegmentRequest> shared(request, [](const v1::SegmentRequest*) {});
-  const uint64_t ticket = Enqueue(
-      "Segment", shared, ClientOf(request->client_id(), context), SteadyDeadline(context), 0,
-      [context, reactor, response, retry_after_ms](absl::StatusOr<v1::SegmentResponse> result) {
-        if (result.ok()) {
-          *response = *std::move(result);
-          spdlog::debug("segment id={} model={}:{} compute_ms={:.1f}", response->id(),
-                        response->model_name(), response->model_version(),
-                        response->timings().compute_ms());
-        } else {
-          if (result.status().code() == absl::StatusCode::kResourceExhausted) {
-            context->AddTrailingMetadata("retry-after-ms", std::to_string(retry_after_ms));
-          }
-          spdlog::info("segment_failed code={} error=\"{}\"",
-                       absl::StatusCodeToString(result.status().code()),
-                       std::string(result.status().message()));
-        }
-        reactor->Finish(ToGrpcStatus(result.status()));
-      });
+  const uint64_t ticket =
+      Enqueue("Segment", shared, ClientOf(request->client_id(), context), SteadyDeadline(context),
+              0, [reactor, response](absl::StatusOr<v1::SegmentResponse> result) {
+                if (result.ok()) {
+                  *response = *std::move(result);
+                  spdlog::debug("segment id={} model={}:{} compute_ms={:.1f}", response->id(),
+                                response->model_name(), response->model_version(),
+                                response->timings().compute_ms());
+                } else {
+                  spdlog::info("segment_failed code={} error=\"{}\"",
+                               absl::StatusCodeToString(result.status().code()),
+                               std::string(result.status().message()));
+                }
+                reactor->Finish(ToGrpcStatus(result.status()));
+              });
   if (ticket != 0) reactor->SetTicket(ticket);
   return reactor;
 }
@@ -205,9 +201,7 @@ class SegmentationService::StreamReactor final
                         if (result.ok()) {
                           response = *std::move(result);
                         } else {
-                          const grpc::Status status = ToGrpcStatus(result.status());
-                          response.mutable_error()->set_code(status.error_code());
-                          response.mutable_error()->set_message(status.error_message());
+                          *response.mutable_error() = ToStreamError(result.status());
                         }
                         response.set_id(id);
                         OnResult(seq, std::move(response));

@@ -13,7 +13,10 @@
 #include <thread>
 
 #include "client/fringe_client.h"
+#include "common/status_details.h"
 #include "fringe/v1/segmentation.grpc.pb.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_repository.h"
 
@@ -129,10 +132,17 @@ TEST(SchedulingTest, FullQueueRejectsWithRetryHintAndLosesNothing) {
         EXPECT_EQ(response.id(), id);
       } else if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
         ++exhausted;
-        auto hint = context.GetServerTrailingMetadata().find("retry-after-ms");
-        hints.push_back(hint == context.GetServerTrailingMetadata().end()
-                            ? ""
-                            : std::string(hint->second.data(), hint->second.size()));
+        // The hint is gRPC's rich error model: a google.rpc.Status with a RetryInfo detail,
+        // read here from the raw trailer as any gRPC client would.
+        google::rpc::Status details;
+        google::rpc::RetryInfo retry;
+        std::string hint;
+        if (details.ParseFromString(status.error_details()) && details.details_size() == 1 &&
+            details.details(0).UnpackTo(&retry)) {
+          hint = std::to_string(retry.retry_delay().seconds() * 1000 +
+                                retry.retry_delay().nanos() / 1000000);
+        }
+        hints.push_back(hint);
         EXPECT_NE(status.error_message().find("queue is full"), std::string::npos);
       } else {
         ++other;
@@ -145,6 +155,25 @@ TEST(SchedulingTest, FullQueueRejectsWithRetryHintAndLosesNothing) {
   EXPECT_GT(exhausted.load(), 0);
   EXPECT_GT(ok.load(), 0);
   for (const std::string& h : hints) EXPECT_EQ(h, "250");
+  // The client library turns the same detail into the status it returns.
+  auto client = FringeClient::Create({server.address()});
+  absl::Status rejected;
+  std::vector<std::thread> flood;
+  std::mutex rejected_mu;
+  for (int i = 0; i < kCalls; ++i) {
+    flood.emplace_back([&, i] {
+      auto r = client->Segment(Frame("flood-" + std::to_string(i), 256, v1::PRIORITY_BATCH,
+                                     "flood-" + std::to_string(i)));
+      std::lock_guard<std::mutex> lock(rejected_mu);
+      if (!r.ok() && r.status().code() == absl::StatusCode::kResourceExhausted) {
+        rejected = r.status();
+      }
+    });
+  }
+  for (auto& t : flood) t.join();
+  ASSERT_FALSE(rejected.ok()) << "a flood of 24 against a queue of 3 got no RESOURCE_EXHAUSTED";
+  ASSERT_TRUE(RetryDelay(rejected).has_value()) << rejected;
+  EXPECT_EQ(RetryDelay(rejected)->count(), 250);
 }
 
 TEST(SchedulingTest, CancellingAStreamEmptiesItsQueuedTiles) {
