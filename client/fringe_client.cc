@@ -81,6 +81,7 @@ FringeClient::FringeClient(const Options& options) : options_(options) {
   jobs_ = v1::Jobs::NewStub(channel_);
   datasets_ = v1::Datasets::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
+  server_ = v1::Server::NewStub(channel_);
 }
 
 std::unique_ptr<FringeClient> FringeClient::Create(const Options& options) {
@@ -123,6 +124,11 @@ absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> FringeClien
   const grpc::Status status = health_->Check(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response.status();
+}
+
+absl::StatusOr<v1::ServerMetadata> FringeClient::GetServerMetadata() {
+  return Unary(server_.get(), &v1::Server::Stub::GetMetadata, v1::GetServerMetadataRequest(),
+               options_.timeout);
 }
 
 absl::StatusOr<v1::ListModelsResponse> FringeClient::ListModels() {

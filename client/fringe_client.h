@@ -19,6 +19,7 @@
 #include "fringe/v1/jobs.grpc.pb.h"
 #include "fringe/v1/models.grpc.pb.h"
 #include "fringe/v1/segmentation.grpc.pb.h"
+#include "fringe/v1/server.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace fringe {
@@ -38,6 +39,9 @@ class FringeClient {
   // cannot be reached.
   absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> Health(
       const std::string& service = "");
+
+  // fringe.v1.Server.GetMetadata: API and release, device, limits, services.
+  absl::StatusOr<v1::ServerMetadata> GetServerMetadata();
 
   absl::StatusOr<v1::ListModelsResponse> ListModels();
   absl::StatusOr<v1::ModelDescription> Describe(const std::string& name, int64_t version);
@@ -97,6 +101,7 @@ class FringeClient {
   std::unique_ptr<v1::Jobs::Stub> jobs_;
   std::unique_ptr<v1::Datasets::Stub> datasets_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+  std::unique_ptr<v1::Server::Stub> server_;
 };
 
 // Converts a gRPC status to absl::Status (same code and message).

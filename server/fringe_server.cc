@@ -106,6 +106,12 @@ absl::StatusOr<std::unique_ptr<FringeServer>> FringeServer::Start(const v1::Serv
   builder.RegisterService(s->explain_service_.get());
   builder.RegisterService(s->jobs_service_.get());
   builder.RegisterService(s->datasets_service_.get());
+  s->server_info_service_ = std::make_unique<ServerInfoService>(
+      MakeServerMetadata(config, {"fringe.v1.Segmentation", "fringe.v1.Models", "fringe.v1.Explain",
+                                  "fringe.v1.Jobs", "fringe.v1.Datasets", "fringe.v1.Server",
+                                  "grpc.health.v1.Health"}),
+      s->repository_.get());
+  builder.RegisterService(s->server_info_service_.get());
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen()));

@@ -23,6 +23,7 @@
 #include "server/scheduler.h"
 #include "server/segmentation_engine.h"
 #include "server/segmentation_service.h"
+#include "server/server_info_service.h"
 #include "server/server_metrics.h"
 
 namespace fringe {
@@ -67,6 +68,7 @@ class FringeServer {
   std::unique_ptr<JobRunner> job_runner_;
   std::unique_ptr<JobsService> jobs_service_;
   std::unique_ptr<DatasetsService> datasets_service_;
+  std::unique_ptr<ServerInfoService> server_info_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/cli/admin_commands.h"
@@ -36,6 +37,19 @@ int RunHealth(FringeClient& client, const std::string& service) {
   if (!status.ok()) return ReportError("health check", status.status());
   std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*status).c_str());
   return *status == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+}
+
+int RunInfo(FringeClient& client) {
+  auto m = client.GetServerMetadata();
+  if (!m.ok()) return ReportError("asking the server who it is", m.status());
+  std::printf("api %s, fringe %s\nserver id %s on %s, %d worker(s)\n", m->api_version().c_str(),
+              m->server_version().c_str(), m->server_id().c_str(), m->device().c_str(),
+              m->workers());
+  std::printf("default model %s\nlimits: %lld MiB per message, %lld pixels per frame\n",
+              m->default_model().c_str(), static_cast<long long>(m->max_message_bytes() >> 20),
+              static_cast<long long>(m->max_image_pixels()));
+  std::printf("services: %s\n", absl::StrJoin(m->services(), ", ").c_str());
+  return 0;
 }
 
 int RunModels(FringeClient& client, const std::string& name) {
@@ -356,6 +370,9 @@ int main(int argc, char** argv) {
       app.add_subcommand("health", "Ask whether the server is SERVING (exit 0 if so)");
   health->add_option("--service", health_service, "Service name; empty = whole server");
 
+  CLI::App* info =
+      app.add_subcommand("info", "The server's API and release, device, limits and services");
+
   std::string models_name;
   CLI::App* models = app.add_subcommand("models", "List models, versions and their state");
   models->add_option("name", models_name, "Describe only this model");
@@ -442,6 +459,7 @@ int main(int argc, char** argv) {
   auto client = fringe::FringeClient::Create(options);
   if (*health) return fringe::RunHealth(*client, health_service);
   if (std::optional<int> code = fringe::RunAdminCommand(*client, admin)) return *code;
+  if (*info) return fringe::RunInfo(*client);
   if (*models) return fringe::RunModels(*client, models_name);
   if (*segment) return fringe::RunSegment(*client, seg);
   if (*explain) return fringe::RunExplain(*client, ex);

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
@@ -57,6 +58,34 @@ TEST_F(ServerIntegrationTest, HealthAndModels) {
   EXPECT_EQ(models->models(0).name(), "tiny");
   EXPECT_EQ(models->models(0).serving_version(), 2);
   EXPECT_EQ(client->Describe("ghost", 0).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServerIntegrationTest, ServerMetadataSaysWhatAndWhereTheServerIs) {
+  const auto before = std::chrono::system_clock::now() - std::chrono::hours(1);
+  auto m = Client()->GetServerMetadata();
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->api_version(), "fringe.v1");
+  EXPECT_FALSE(m->server_version().empty());
+  EXPECT_EQ(m->device(), "cpu");
+  EXPECT_EQ(m->default_model(), "tiny");
+  EXPECT_EQ(m->workers(), 2);
+  EXPECT_EQ(m->max_message_bytes(), int64_t{256} << 20);
+  EXPECT_GT(m->max_image_pixels(), 0);
+  EXPECT_FALSE(m->server_id().empty());
+  EXPECT_GT(
+      m->started_unix_ms(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(before.time_since_epoch()).count());
+  const std::set<std::string> services(m->services().begin(), m->services().end());
+  for (const char* s : {"fringe.v1.Segmentation", "fringe.v1.Models", "fringe.v1.Explain",
+                        "fringe.v1.Jobs", "fringe.v1.Datasets", "fringe.v1.Server"}) {
+    EXPECT_TRUE(services.count(s)) << s;
+  }
+  std::string output;
+  ASSERT_EQ(testing::RunCommand({FRINGE_CLI_BIN, "--server", server_->address(), "info"}, &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("api fringe.v1"), std::string::npos) << output;
+  EXPECT_NE(output.find("default model tiny"), std::string::npos) << output;
 }
 
 TEST_F(ServerIntegrationTest, UnarySegmentPinsVersions) {
