@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "study/study_runner.h"
+#include "train/source_revision.h"
 
 namespace {
 
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   if (!only.empty()) options.only = absl::StrSplit(only, ',', absl::SkipEmpty());
   options.quiet = quiet;
   options.stop_requested = &g_stop;
+  options.source_revision = fringe::SourceTreeRevision(FRINGE_SOURCE_DIR, FRINGE_BUILD_REVISION);
   std::vector<std::string> args(argv, argv + argc);
   options.command = absl::StrJoin(args, " ");
   std::signal(SIGINT, OnSignal);

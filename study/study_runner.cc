@@ -167,6 +167,7 @@ absl::StatusOr<Trained> Train(const v1::TrainConfig& train, const fs::path& reco
   topts.resume = true;
   topts.stop_requested = options.stop_requested;
   topts.report_every = 5;
+  topts.source_revision = options.source_revision;
   auto trainer = Trainer::Create(train, topts);
   if (!trainer.ok()) return trainer.status();
   const double budget = train.max_seconds();

@@ -47,6 +47,9 @@ struct StudyOptions {
   bool quiet = false;             // No progress bars.
   // Ctrl-C: the running candidate checkpoints and RunStudy returns CANCELLED; a rerun goes on.
   const std::atomic<bool>* stop_requested = nullptr;
+  // Recorded in each trained candidate's provenance (fringe-study passes the checkout's
+  // revision); empty = the revision fringe was built from.
+  std::string source_revision;
 };
 
 // Runs (or resumes) the study and writes the report. A candidate that fails is reported as

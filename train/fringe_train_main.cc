@@ -14,6 +14,7 @@
 #include "models/model_config.h"
 #include "models/repository_layout.h"
 #include "models/torch_models.h"
+#include "train/source_revision.h"
 #include "train/trainer.h"
 
 namespace {
@@ -103,6 +104,7 @@ int RunTrain(const std::string& config_path, bool resume, int64_t stop_after,
   options.stop_after_steps = stop_after;
   options.device = device;
   options.stop_requested = &g_stop;
+  options.source_revision = fringe::SourceTreeRevision(FRINGE_SOURCE_DIR, FRINGE_BUILD_REVISION);
   std::fprintf(stderr, "preparing data (validation set of %d images)...\n",
                config->validation_images());
   auto trainer = fringe::Trainer::Create(*config, options);

@@ -17,18 +17,9 @@
 
 #include "absl/status/statusor.h"
 #include "fringe/v1/train_config.pb.h"
+#include "train/train_config.h"  // Parse/Load/Validate, for the trainer's callers.
 
 namespace fringe {
-
-// Parses a text-format TrainConfig, fills defaults and validates it.
-// `edit`, when given, changes the parsed config before defaults are filled in (command-line
-// overrides).
-absl::StatusOr<v1::TrainConfig> ParseTrainConfig(
-    const std::string& text, const std::function<void(v1::TrainConfig*)>& edit = nullptr);
-absl::StatusOr<v1::TrainConfig> LoadTrainConfig(
-    const std::string& path, const std::function<void(v1::TrainConfig*)>& edit = nullptr);
-void ApplyTrainConfigDefaults(v1::TrainConfig* config);
-absl::Status ValidateTrainConfig(const v1::TrainConfig& config);
 
 struct TrainProgress {
   int64_t step = 0;  // Steps done.
@@ -59,7 +50,10 @@ class Trainer {
     int64_t stop_after_steps =
         0;  // Tests/CLI: stop (checkpointing) after this many steps of this run.
     bool write_version = true;  // Write the model version at the end.
-    int report_every = 10;      // Steps between progress callbacks.
+    // The source revision recorded in the version's provenance (fringe-train and fringe-study
+    // pass SourceTreeRevision); empty = the revision fringe was built from.
+    std::string source_revision;
+    int report_every = 10;  // Steps between progress callbacks.
     // When it becomes true (e.g. from a SIGINT handler) the run checkpoints and returns
     // CANCELLED; resuming later continues exactly.
     const std::atomic<bool>* stop_requested = nullptr;

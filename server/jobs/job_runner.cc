@@ -13,6 +13,7 @@
 #include "base/status_macros.h"
 #include "models/torch_models.h"
 #include "server/jobs/dataset_store.h"
+#include "train/train_config.h"
 #include "train/trainer.h"
 
 namespace fringe {
