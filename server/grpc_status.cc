@@ -7,9 +7,11 @@
 
 namespace fringe {
 
+// An error message can never blow up a response, unary or in a stream.
+constexpr size_t kMaxMessage = 1024;
+
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  constexpr size_t kMaxMessage = 1024;
   const google::rpc::Status proto = ToStatusProto(status, kMaxMessage);
   // absl and gRPC share the canonical code numbering. Details (e.g. RetryInfo) travel as the
   // serialized google.rpc.Status in the grpc-status-details-bin trailer, as gRPC's rich error
@@ -19,7 +21,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 google::rpc::Status ToStreamError(const absl::Status& status) {
-  constexpr size_t kMaxMessage = 1024;
   return ToStatusProto(status, kMaxMessage);
 }
 

@@ -118,7 +118,6 @@ class Scheduler {
     uint64_t training_pieces = 0;  // Run so far.
   };
   Stats stats() const;
-  int retry_after_ms() const { return static_cast<int>(options_.retry_after.count()); }
 
   // Stops accepting, runs what is queued, joins the workers. Idempotent.
   void Shutdown();
