@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   if (!only.empty()) options.only = absl::StrSplit(only, ',', absl::SkipEmpty());
   options.quiet = quiet;
   options.stop_requested = &g_stop;
-  options.source_revision = fringe::SourceTreeRevision(FRINGE_SOURCE_DIR, FRINGE_BUILD_REVISION);
+  options.source_revision = fringe::SourceTreeRevision();
   std::vector<std::string> args(argv, argv + argc);
   options.command = absl::StrJoin(args, " ");
   std::signal(SIGINT, OnSignal);

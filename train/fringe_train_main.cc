@@ -104,7 +104,7 @@ int RunTrain(const std::string& config_path, bool resume, int64_t stop_after,
   options.stop_after_steps = stop_after;
   options.device = device;
   options.stop_requested = &g_stop;
-  options.source_revision = fringe::SourceTreeRevision(FRINGE_SOURCE_DIR, FRINGE_BUILD_REVISION);
+  options.source_revision = fringe::SourceTreeRevision();
   std::fprintf(stderr, "preparing data (validation set of %d images)...\n",
                config->validation_images());
   auto trainer = fringe::Trainer::Create(*config, options);

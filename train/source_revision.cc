@@ -4,9 +4,7 @@
 
 namespace fringe {
 
-// The source tree's revision when training runs (with "-dirty" for uncommitted changes); the
-// configure-time revision when git or the tree is not there.
-std::string SourceTreeRevision(const std::string& source_dir, const std::string& fallback) {
+std::string SourceTreeRevision() {
   auto run = [](const std::string& command) {
     std::string out;
     if (FILE* pipe = popen(command.c_str(), "r")) {
@@ -17,9 +15,9 @@ std::string SourceTreeRevision(const std::string& source_dir, const std::string&
     while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
     return out;
   };
-  const std::string git = "git -C '" + source_dir + "' ";
+  const std::string git = std::string("git -C '") + FRINGE_SOURCE_DIR + "' ";
   std::string revision = run(git + "rev-parse --short HEAD 2>/dev/null");
-  if (revision.empty()) return fallback;
+  if (revision.empty()) return FRINGE_GIT_REVISION;
   if (!run(git + "status --porcelain --untracked-files=no 2>/dev/null").empty()) {
     revision += "-dirty";
   }

@@ -8,9 +8,9 @@
 
 namespace fringe {
 
-// `git rev-parse --short HEAD` in `source_dir`, with "-dirty" when tracked files changed;
-// `fallback` when git or the tree is not there.
-std::string SourceTreeRevision(const std::string& source_dir, const std::string& fallback);
+// `git rev-parse --short HEAD` in the checkout fringe was built from, with "-dirty" when
+// tracked files changed; the configure-time revision when git or the tree is not there.
+std::string SourceTreeRevision();
 
 }  // namespace fringe
 
