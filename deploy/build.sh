@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Configures (Release, Ninja, ccache) and builds fringe into build/. Idempotent and incremental.
+# FRINGE_BUILD_DIR picks another build folder, FRINGE_CMAKE_ARGS adds configure options (used
+# once, when that folder is configured); arguments go to `cmake --build` (e.g. --target X).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${FRINGE_BUILD_DIR:-build}
@@ -9,6 +11,7 @@ JOBS=${FRINGE_JOBS:-$(nproc)}
 export CCACHE_BASEDIR="$PWD"
 export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
+  # shellcheck disable=SC2086  # FRINGE_CMAKE_ARGS is a list of options.
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${FRINGE_CMAKE_ARGS:-}
 fi
 cmake --build "$BUILD_DIR" -j "$JOBS" "$@"

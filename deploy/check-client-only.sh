@@ -3,16 +3,13 @@
 # fringe-montage) in build-client/ and proves it needs none of the server's heavy libraries:
 # the CMake cache never looked LibTorch up (LibTorch is installed on this machine, so a build
 # that merely succeeds would prove nothing) and the `fringe` binary links no LibTorch, libpqxx,
-# SQLite, FFTW or prometheus-cpp. Idempotent and incremental (ccache shares objects with build/).
+# SQLite, FFTW or prometheus-cpp. Idempotent and incremental (deploy/build.sh's ccache set-up
+# shares objects with build/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${FRINGE_CLIENT_BUILD_DIR:-build-client}
-export CCACHE_BASEDIR="$PWD"
-export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
-if [ ! -f "$DIR/build.ninja" ]; then
-  cmake -S . -B "$DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRINGE_BUILD_SERVER=OFF >/dev/null
-fi
-cmake --build "$DIR" -j "${FRINGE_JOBS:-$(nproc)}" --target fringe fringe-montage
+FRINGE_BUILD_DIR="$DIR" FRINGE_CMAKE_ARGS="-DFRINGE_BUILD_SERVER=OFF" \
+  bash deploy/build.sh --target fringe fringe-montage
 fail=0
 if grep -Eq '^(Torch_DIR|Caffe2_DIR|FFTW3F_FOUND|PQXX_FOUND):' "$DIR/CMakeCache.txt"; then
   echo "check-client-only: the client-only configure looked up a server library:" >&2
