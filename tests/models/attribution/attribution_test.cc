@@ -112,12 +112,7 @@ TargetSpec BoxTarget(int rows, int cols, cv::Rect box, int class_index = 1) {
 
 AttributionRequest Request(const std::string& method,
                            std::map<std::string, std::string> parameters = {}) {
-  AttributionRequest request;
-  request.method = method;
-  request.parameters = std::move(parameters);
-  request.target.kind = AttributionTarget::Kind::kBox;
-  request.target.box = cv::Rect(8, 12, 20, 16);
-  return request;
+  return testing::BoxRequest(method, cv::Rect(8, 12, 20, 16), std::move(parameters));
 }
 
 double MaxAbs(const cv::Mat& m) {

@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <opencv2/core.hpp>
+#include <string>
 
 #include "models/attribution/attribution.h"
 #include "models/repository_layout.h"
@@ -29,6 +31,17 @@ inline torch::Tensor ToTensor(const cv::Mat& mat) {
   return torch::from_blob(const_cast<float*>(mat.ptr<float>()), {1, 1, mat.rows, mat.cols},
                           torch::kFloat32)
       .clone();
+}
+
+// A request for `method` explaining the logits of class 1 inside `box`.
+inline AttributionRequest BoxRequest(const std::string& method, const cv::Rect& box,
+                                     std::map<std::string, std::string> parameters = {}) {
+  AttributionRequest request;
+  request.method = method;
+  request.parameters = std::move(parameters);
+  request.target.kind = AttributionTarget::Kind::kBox;
+  request.target.box = box;
+  return request;
 }
 
 // Saves `net` as a version's weights in a temporary folder and loads an Explainer from it with

@@ -93,12 +93,7 @@ double MaxAbs(const cv::Mat& m) {
 
 AttributionRequest Request(const std::string& method,
                            std::map<std::string, std::string> parameters = {}) {
-  AttributionRequest request;
-  request.method = method;
-  request.parameters = std::move(parameters);
-  request.target.kind = AttributionTarget::Kind::kBox;
-  request.target.box = cv::Rect(8, 12, 30, 20);
-  return request;
+  return testing::BoxRequest(method, cv::Rect(8, 12, 30, 20), std::move(parameters));
 }
 
 TargetSpec BoxTarget(int rows, int cols, cv::Rect box, bool contrastive = false) {
