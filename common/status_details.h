@@ -1,6 +1,6 @@
 // Error details that travel with an absl::Status as payloads keyed by their google.rpc type
 // URL, so core code (no gRPC) can say "retry in 100 ms" and the one status conversion on each
-// side (server/grpc_status.h, the client library) carries it as google.rpc.Status details.
+// side (server/grpc/grpc_status.h, the client library) carries it as google.rpc.Status details.
 #ifndef FRINGE_COMMON_STATUS_DETAILS_H_
 #define FRINGE_COMMON_STATUS_DETAILS_H_
 

@@ -84,17 +84,17 @@ absl::StatusOr<cv::Rect> BoxToModelScale(const cv::Rect& box, cv::Size frame,
 }  // namespace
 
 absl::StatusOr<v1::TileExplanation> ExplanationEngine::ExplainTile(
-    const v1::SegmentRequest& request, const std::string& model_name, int64_t model_version) {
+    const v1::SegmentRequest& request, const ServableModel& model) {
   v1::ExplainRequest explain;
   explain.set_id(request.id());
-  explain.mutable_model()->set_name(model_name);
-  explain.mutable_model()->set_version(model_version);
+  explain.mutable_model()->set_name(model.name);
+  explain.mutable_model()->set_version(model.version);
   *explain.mutable_image() = request.image();
   explain.set_method(request.explain().method());
   explain.mutable_parameters()->insert(request.explain().parameters().begin(),
                                        request.explain().parameters().end());
   *explain.mutable_target() = request.explain().target();
-  FRINGE_ASSIGN_OR_RETURN(v1::ExplainResponse response, Explain(explain));
+  FRINGE_ASSIGN_OR_RETURN(v1::ExplainResponse response, Explain(explain, model));
   v1::TileExplanation tile;
   *tile.mutable_relevance() = std::move(*response.mutable_relevance());
   tile.set_method(response.method());
@@ -104,10 +104,18 @@ absl::StatusOr<v1::TileExplanation> ExplanationEngine::ExplainTile(
   return tile;
 }
 
+absl::StatusOr<ServableModel> ExplanationEngine::Resolve(const v1::ExplainRequest& request) const {
+  return repository_->Get(request.model().name(), request.model().version());
+}
+
 absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::ExplainRequest& request) {
+  FRINGE_ASSIGN_OR_RETURN(const ServableModel model, Resolve(request));
+  return Explain(request, model);
+}
+
+absl::StatusOr<v1::ExplainResponse> ExplanationEngine::Explain(const v1::ExplainRequest& request,
+                                                               const ServableModel& model) {
   const auto start = std::chrono::steady_clock::now();
-  FRINGE_ASSIGN_OR_RETURN(ServableModel model,
-                          repository_->Get(request.model().name(), request.model().version()));
   FRINGE_ASSIGN_OR_RETURN(cv::Mat decoded, DecodeImageToFloat(request.image(), limits_));
   FRINGE_ASSIGN_OR_RETURN(std::shared_ptr<const Explainer> explainer, ExplainerFor(model));
   // The network is explained on exactly what it segments: spikes out, at its pixel size.

@@ -22,16 +22,22 @@ class ExplanationEngine {
   // `repository` must outlive the engine.
   ExplanationEngine(const ModelRepository* repository, DecodeLimits limits);
 
-  // Explains one frame; errors as documented in explain.proto. Thread-safe. The attribution
-  // engine of a version is built on first use and kept while that version stays loaded (it
-  // precomputes per-rule weights).
+  // The model version `request` runs on (empty name: the default model; version 0: its
+  // serving version). Errors as ModelRepository::Get.
+  absl::StatusOr<ServableModel> Resolve(const v1::ExplainRequest& request) const;
+
+  // Explains one frame on `model` (from Resolve); errors as documented in explain.proto.
+  // Thread-safe. The attribution engine of a version is built on first use and kept while
+  // that version stays loaded (it precomputes per-rule weights).
+  absl::StatusOr<v1::ExplainResponse> Explain(const v1::ExplainRequest& request,
+                                              const ServableModel& model);
+  // Resolve() then Explain().
   absl::StatusOr<v1::ExplainResponse> Explain(const v1::ExplainRequest& request);
 
-  // The explanation a SegmentStream request asks for (request.explain), on exactly the model
-  // version that segmented it.
+  // The explanation a segmentation request asks for (request.explain), on the model version
+  // that segmented it.
   absl::StatusOr<v1::TileExplanation> ExplainTile(const v1::SegmentRequest& request,
-                                                  const std::string& model_name,
-                                                  int64_t model_version);
+                                                  const ServableModel& model);
 
   // Drops cached explainers of versions that are no longer loaded (their memory goes with
   // them). Called when the repository changes; also done lazily on every lookup.

@@ -8,11 +8,13 @@
 #include "models/frame_preparation.h"
 #include "models/frame_quality.h"
 #include "models/frame_segmenter.h"
+#include "server/explanation_engine.h"
 
 namespace fringe {
 
-SegmentationEngine::SegmentationEngine(const ModelRepository* repository, Options options)
-    : repository_(repository), options_(options) {}
+SegmentationEngine::SegmentationEngine(const ModelRepository* repository, Options options,
+                                       ExplanationEngine* explanation)
+    : repository_(repository), options_(options), explanation_(explanation) {}
 
 namespace {
 
@@ -80,12 +82,15 @@ struct SegmentationEngine::Prepared {
   PreparedFrame frame;  // frame.frame is input.frame.
 };
 
+absl::StatusOr<ServableModel> SegmentationEngine::Resolve(const v1::SegmentRequest& request) const {
+  return repository_->Get(request.model().name(), request.model().version());
+}
+
 absl::StatusOr<SegmentationEngine::Prepared> SegmentationEngine::Prepare(
-    const v1::SegmentRequest& request) const {
+    const v1::SegmentRequest& request, const ServableModel& model) const {
   FRINGE_RETURN_IF_ERROR(ValidateRequest(request));
   Prepared p;
-  FRINGE_ASSIGN_OR_RETURN(p.model,
-                          repository_->Get(request.model().name(), request.model().version()));
+  p.model = model;
   FRINGE_ASSIGN_OR_RETURN(cv::Mat decoded, DecodeImageToFloat(request.image(), options_.limits));
   FRINGE_ASSIGN_OR_RETURN(p.input.statistics, ReadFrameStatistics(request.image()));
   p.requested_pixel = PixelSizeOf(request.image());
@@ -154,18 +159,38 @@ absl::StatusOr<v1::SegmentResponse> SegmentationEngine::Segment(
 
 std::vector<absl::StatusOr<v1::SegmentResponse>> SegmentationEngine::SegmentBatch(
     const std::vector<const v1::SegmentRequest*>& requests) const {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
   std::vector<absl::StatusOr<v1::SegmentResponse>> results(requests.size(),
                                                            absl::InternalError("not segmented"));
+  std::vector<Job> jobs;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    absl::StatusOr<ServableModel> model = Resolve(*requests[i]);
+    if (!model.ok()) {
+      results[i] = model.status();
+      continue;
+    }
+    jobs.push_back({requests[i], *std::move(model)});
+    where.push_back(i);
+  }
+  std::vector<absl::StatusOr<v1::SegmentResponse>> ran = Run(jobs);
+  for (size_t k = 0; k < ran.size(); ++k) results[where[k]] = std::move(ran[k]);
+  return results;
+}
+
+std::vector<absl::StatusOr<v1::SegmentResponse>> SegmentationEngine::Run(
+    const std::vector<Job>& jobs) const {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  std::vector<absl::StatusOr<v1::SegmentResponse>> results(jobs.size(),
+                                                           absl::InternalError("not segmented"));
   std::vector<absl::StatusOr<Prepared>> prepared;
-  prepared.reserve(requests.size());
-  for (const v1::SegmentRequest* r : requests) prepared.push_back(Prepare(*r));
+  prepared.reserve(jobs.size());
+  for (const Job& job : jobs) prepared.push_back(Prepare(*job.request, job.model));
 
   // Groups of requests that can share network calls: same model version, same frame size,
   // same tiling.
-  std::vector<bool> done(requests.size(), false);
-  for (size_t i = 0; i < requests.size(); ++i) {
+  std::vector<bool> done(jobs.size(), false);
+  for (size_t i = 0; i < jobs.size(); ++i) {
     if (done[i]) continue;
     if (!prepared[i].ok()) {
       results[i] = prepared[i].status();
@@ -174,7 +199,7 @@ std::vector<absl::StatusOr<v1::SegmentResponse>> SegmentationEngine::SegmentBatc
     }
     const Prepared& lead = *prepared[i];
     std::vector<size_t> group = {i};
-    for (size_t j = i + 1; j < requests.size(); ++j) {
+    for (size_t j = i + 1; j < jobs.size(); ++j) {
       if (done[j] || !prepared[j].ok()) continue;
       const Prepared& p = *prepared[j];
       if (p.model.segmenter == lead.model.segmenter &&
@@ -197,22 +222,32 @@ std::vector<absl::StatusOr<v1::SegmentResponse>> SegmentationEngine::SegmentBatc
       if (!outputs.ok()) {
         results[k] = outputs.status();
       } else {
-        results[k] = Encode(*requests[k], *prepared[k], std::move((*outputs)[g]), compute_ms);
+        results[k] = Encode(*jobs[k].request, *prepared[k], std::move((*outputs)[g]), compute_ms);
       }
     }
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (!results[i].ok() || jobs[i].request->explain().method().empty()) continue;
+    absl::Status explained = AddExplanation(jobs[i], &*results[i]);
+    if (!explained.ok()) results[i] = explained;
   }
   return results;
 }
 
-std::string SegmentationEngine::BatchKey(const v1::SegmentRequest& request,
-                                         std::string* model) const {
-  auto servable = repository_->Get(request.model().name(), request.model().version());
-  if (!servable.ok()) {
-    if (model != nullptr) *model = request.model().name();
-    return "";
+absl::Status SegmentationEngine::AddExplanation(const Job& job,
+                                                v1::SegmentResponse* response) const {
+  if (explanation_ == nullptr) {
+    return absl::FailedPreconditionError("this server has no attribution engine");
   }
-  if (model != nullptr) *model = absl::StrCat(servable->name, ":", servable->version);
-  if (!request.image().has_tensor()) return "";
+  FRINGE_ASSIGN_OR_RETURN(*response->mutable_explanation(),
+                          explanation_->ExplainTile(*job.request, job.model));
+  return absl::OkStatus();
+}
+
+std::string SegmentationEngine::BatchKey(const v1::SegmentRequest& request,
+                                         const ServableModel& model) {
+  // An explained frame runs alone: explanation is not batched with plain segmentation.
+  if (!request.explain().method().empty() || !request.image().has_tensor()) return "";
   const v1::Tensor& t = request.image().tensor();
   if (t.shape_size() != 2 || t.shape(0) <= 0 || t.shape(1) <= 0 || t.shape(0) > (1 << 20) ||
       t.shape(1) > (1 << 20)) {
@@ -221,12 +256,12 @@ std::string SegmentationEngine::BatchKey(const v1::SegmentRequest& request,
   // The size the network will see: frames are resampled to the model's pixel size first.
   const ScalePlan plan =
       PlanScale(cv::Size(static_cast<int>(t.shape(1)), static_cast<int>(t.shape(0))),
-                PixelSizeOf(request.image()), servable->config.pixel_size_nm());
+                PixelSizeOf(request.image()), model.config.pixel_size_nm());
   const int64_t h = plan.model_size.height, w = plan.model_size.width;
-  const int64_t tile = servable->config.tile_size();
-  const int multiple = servable->segmenter->input_multiple();
+  const int64_t tile = model.config.tile_size();
+  const int multiple = model.segmenter->input_multiple();
   if (h <= 0 || w <= 0 || h > tile || w > tile || h % multiple != 0 || w % multiple != 0) return "";
-  return absl::StrCat(servable->name, ":", servable->version, ":", h, "x", w);
+  return absl::StrCat(model.name, ":", model.version, ":", h, "x", w);
 }
 
 }  // namespace fringe

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "models/model_registry.h"
-#include "server/jobs/job_runner.h"
+#include "server/job_runner.h"
 #include "server/model_repository.h"
 #include "tests/support/test_repository.h"
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "server/explanation_engine.h"
 #include "tests/support/test_repository.h"
 
 namespace fringe {
@@ -213,9 +214,27 @@ TEST_F(SegmentationEngineTest, BatchKeyUsesTheModelScaleSize) {
   v1::SegmentRequest request = Request(32, 32);
   request.mutable_model()->set_name("tiny-scaled");
   request.mutable_image()->set_pixel_size_nm(0.045);
-  EXPECT_EQ(engine_.BatchKey(request, nullptr), "tiny-scaled:1:64x64");
+  auto model = engine_.Resolve(request);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(SegmentationEngine::BatchKey(request, *model), "tiny-scaled:1:64x64");
   request.mutable_image()->set_pixel_size_nm(0.09);  // 128x128: more than one 64-px tile.
-  EXPECT_EQ(engine_.BatchKey(request, nullptr), "");
+  EXPECT_EQ(SegmentationEngine::BatchKey(request, *model), "");
+  request.mutable_image()->set_pixel_size_nm(0.045);
+  request.mutable_explain()->set_method("lrp");  // Explained frames run alone.
+  EXPECT_EQ(SegmentationEngine::BatchKey(request, *model), "");
+}
+
+TEST_F(SegmentationEngineTest, AnExplainedRequestNeedsAnExplanationEngine) {
+  v1::SegmentRequest request = Request(64, 64);
+  request.mutable_explain()->set_method("lrp");
+  auto response = engine_.Segment(request);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition);
+  ExplanationEngine explanation(repo_, {});
+  SegmentationEngine explaining(repo_, {}, &explanation);
+  response = explaining.Segment(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->explanation().method(), "lrp");
+  EXPECT_EQ(response->explanation().relevance().shape(0), 64);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The one place where internal absl::Status values become grpc::Status (DESIGN rule 5).
-#ifndef FRINGE_SERVER_GRPC_STATUS_H_
-#define FRINGE_SERVER_GRPC_STATUS_H_
+#ifndef FRINGE_SERVER_GRPC_GRPC_STATUS_H_
+#define FRINGE_SERVER_GRPC_GRPC_STATUS_H_
 
 #include <grpcpp/support/status.h>
 
@@ -18,4 +18,4 @@ google::rpc::Status ToStreamError(const absl::Status& status);
 
 }  // namespace fringe
 
-#endif  // FRINGE_SERVER_GRPC_STATUS_H_
+#endif  // FRINGE_SERVER_GRPC_GRPC_STATUS_H_

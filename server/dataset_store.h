@@ -2,8 +2,8 @@
 // <state_dir>/datasets/<name>/{images,masks}/. An upload is written into a hidden staging
 // folder and renamed into place only when every file is whole (SHA-256) and every image has
 // a readable mask of its size, so a dataset is either complete or absent.
-#ifndef FRINGE_SERVER_JOBS_DATASET_STORE_H_
-#define FRINGE_SERVER_JOBS_DATASET_STORE_H_
+#ifndef FRINGE_SERVER_DATASET_STORE_H_
+#define FRINGE_SERVER_DATASET_STORE_H_
 
 #include <cstdint>
 #include <map>
@@ -72,4 +72,4 @@ class DatasetStore {
 
 }  // namespace fringe
 
-#endif  // FRINGE_SERVER_JOBS_DATASET_STORE_H_
+#endif  // FRINGE_SERVER_DATASET_STORE_H_

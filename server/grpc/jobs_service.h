@@ -1,13 +1,13 @@
 // gRPC handlers for fringe.v1.Jobs: thin views over the JobStore (the JobRunner does the
 // training). Store calls are quick but may touch disk or the network (PostgreSQL), so they
 // run on a small thread of their own rather than in the reaction.
-#ifndef FRINGE_SERVER_JOBS_SERVICE_H_
-#define FRINGE_SERVER_JOBS_SERVICE_H_
+#ifndef FRINGE_SERVER_GRPC_JOBS_SERVICE_H_
+#define FRINGE_SERVER_GRPC_JOBS_SERVICE_H_
 
 #include <functional>
 
 #include "fringe/v1/jobs.grpc.pb.h"
-#include "server/jobs/job_runner.h"
+#include "server/job_runner.h"
 #include "server/jobs/job_store.h"
 #include "server/model_repository.h"
 #include "server/serial_executor.h"
@@ -37,9 +37,6 @@ class JobsService final : public v1::Jobs::CallbackService {
 
  private:
   class WatchReactor;
-  // Runs `op` on the service thread and finishes the call with its status.
-  grpc::ServerUnaryReactor* Defer(grpc::CallbackServerContext* context,
-                                  std::function<absl::Status()> op);
 
   JobStore* store_;
   const ModelRepository* repository_;
@@ -49,4 +46,4 @@ class JobsService final : public v1::Jobs::CallbackService {
 
 }  // namespace fringe
 
-#endif  // FRINGE_SERVER_JOBS_SERVICE_H_
+#endif  // FRINGE_SERVER_GRPC_JOBS_SERVICE_H_

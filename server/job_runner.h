@@ -4,8 +4,8 @@
 // trained version in the model repository. A job interrupted by a crash or shutdown keeps its
 // checkpoint and its claim; the restarted server (same server id) releases the claim and resumes it
 // from there.
-#ifndef FRINGE_SERVER_JOBS_JOB_RUNNER_H_
-#define FRINGE_SERVER_JOBS_JOB_RUNNER_H_
+#ifndef FRINGE_SERVER_JOB_RUNNER_H_
+#define FRINGE_SERVER_JOB_RUNNER_H_
 
 #include <atomic>
 #include <chrono>
@@ -82,4 +82,4 @@ class JobRunner {
 
 }  // namespace fringe
 
-#endif  // FRINGE_SERVER_JOBS_JOB_RUNNER_H_
+#endif  // FRINGE_SERVER_JOB_RUNNER_H_

@@ -1,7 +1,7 @@
 // Wires the core objects (repository, scheduler, engines, metrics) to a gRPC server with health,
 // reflection and the fringe.v1 services, and shuts it down gracefully.
-#ifndef FRINGE_SERVER_FRINGE_SERVER_H_
-#define FRINGE_SERVER_FRINGE_SERVER_H_
+#ifndef FRINGE_SERVER_GRPC_FRINGE_SERVER_H_
+#define FRINGE_SERVER_GRPC_FRINGE_SERVER_H_
 
 #include <grpcpp/server.h>
 
@@ -11,19 +11,20 @@
 #include "absl/status/statusor.h"
 #include "fringe/v1/server_config.pb.h"
 #include "models/model_registry.h"
-#include "server/datasets_service.h"
-#include "server/explain_service.h"
+#include "server/dataset_store.h"
 #include "server/explanation_engine.h"
-#include "server/jobs/dataset_store.h"
-#include "server/jobs/job_runner.h"
+#include "server/grpc/datasets_service.h"
+#include "server/grpc/explain_service.h"
+#include "server/grpc/jobs_service.h"
+#include "server/grpc/models_service.h"
+#include "server/grpc/segmentation_service.h"
+#include "server/grpc/server_info_service.h"
+#include "server/job_runner.h"
 #include "server/jobs/job_store.h"
-#include "server/jobs_service.h"
 #include "server/model_repository.h"
-#include "server/models_service.h"
+#include "server/request_queue.h"
 #include "server/scheduler.h"
 #include "server/segmentation_engine.h"
-#include "server/segmentation_service.h"
-#include "server/server_info_service.h"
 #include "server/server_metrics.h"
 
 namespace fringe {
@@ -58,10 +59,11 @@ class FringeServer {
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<SegmentationEngine> engine_;
+  std::unique_ptr<ExplanationEngine> explanation_engine_;
+  std::unique_ptr<SegmentationEngine> engine_;   // Uses explanation_engine_.
+  std::unique_ptr<RequestQueue> request_queue_;  // Uses both engines and the scheduler.
   std::unique_ptr<SegmentationService> segmentation_service_;
   std::unique_ptr<ModelsService> models_service_;
-  std::unique_ptr<ExplanationEngine> explanation_engine_;
   std::unique_ptr<ExplainService> explain_service_;
   std::unique_ptr<JobStore> job_store_;
   std::unique_ptr<DatasetStore> dataset_store_;
@@ -76,4 +78,4 @@ class FringeServer {
 
 }  // namespace fringe
 
-#endif  // FRINGE_SERVER_FRINGE_SERVER_H_
+#endif  // FRINGE_SERVER_GRPC_FRINGE_SERVER_H_

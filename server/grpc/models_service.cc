@@ -1,8 +1,8 @@
-#include "server/models_service.h"
+#include "server/grpc/models_service.h"
 
-#include <spdlog/spdlog.h>
-
-#include "server/grpc_status.h"
+#include "base/status_macros.h"
+#include "server/grpc/grpc_status.h"
+#include "server/grpc/scheduled_call.h"
 
 namespace fringe {
 
@@ -26,56 +26,45 @@ grpc::ServerUnaryReactor* ModelsService::Describe(grpc::CallbackServerContext* c
   return reactor;
 }
 
-grpc::ServerUnaryReactor* ModelsService::RunInBackground(grpc::CallbackServerContext* context,
-                                                         const v1::ModelVersionRequest* request,
-                                                         v1::ModelDescription* response,
-                                                         const char* what, Operation op) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool queued = background_.Submit([=, op = std::move(op)] {
-    auto result = op(*request);
-    if (result.ok()) {
-      *response = *std::move(result);
-    } else {
-      spdlog::warn("models_{}_failed name={} version={} error=\"{}\"", what, request->name(),
-                   request->version(), std::string(result.status().message()));
-    }
-    reactor->Finish(ToGrpcStatus(result.status()));
-  });
-  if (!queued) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
-  }
-  return reactor;
+grpc::ServerUnaryReactor* ModelsService::Lifecycle(grpc::CallbackServerContext* context,
+                                                   v1::ModelDescription* response, const char* what,
+                                                   Operation op) {
+  return FinishInBackground(&background_, context, what,
+                            [response, op = std::move(op)]() -> absl::Status {
+                              FRINGE_ASSIGN_OR_RETURN(*response, op());
+                              return absl::OkStatus();
+                            });
 }
 
 grpc::ServerUnaryReactor* ModelsService::Load(grpc::CallbackServerContext* context,
                                               const v1::ModelVersionRequest* request,
                                               v1::ModelDescription* response) {
-  return RunInBackground(context, request, response, "load", [this](const auto& r) {
-    return repository_->Load(r.name(), r.version());
+  return Lifecycle(context, response, "models_load", [this, request] {
+    return repository_->Load(request->name(), request->version());
   });
 }
 
 grpc::ServerUnaryReactor* ModelsService::Unload(grpc::CallbackServerContext* context,
                                                 const v1::ModelVersionRequest* request,
                                                 v1::ModelDescription* response) {
-  return RunInBackground(context, request, response, "unload", [this](const auto& r) {
-    return repository_->Unload(r.name(), r.version());
+  return Lifecycle(context, response, "models_unload", [this, request] {
+    return repository_->Unload(request->name(), request->version());
   });
 }
 
 grpc::ServerUnaryReactor* ModelsService::Promote(grpc::CallbackServerContext* context,
                                                  const v1::ModelVersionRequest* request,
                                                  v1::ModelDescription* response) {
-  return RunInBackground(context, request, response, "promote", [this](const auto& r) {
-    return repository_->Promote(r.name(), r.version());
+  return Lifecycle(context, response, "models_promote", [this, request] {
+    return repository_->Promote(request->name(), request->version());
   });
 }
 
 grpc::ServerUnaryReactor* ModelsService::Rollback(grpc::CallbackServerContext* context,
                                                   const v1::ModelVersionRequest* request,
                                                   v1::ModelDescription* response) {
-  return RunInBackground(context, request, response, "rollback",
-                         [this](const auto& r) { return repository_->Rollback(r.name()); });
+  return Lifecycle(context, response, "models_rollback",
+                   [this, request] { return repository_->Rollback(request->name()); });
 }
 
 }  // namespace fringe

@@ -1,8 +1,8 @@
 // gRPC handlers for fringe.v1.Models: views of the ModelRepository (answered inline) and its
 // lifecycle operations (run on one background thread: loading a version takes seconds and a
 // reaction must never block).
-#ifndef FRINGE_SERVER_MODELS_SERVICE_H_
-#define FRINGE_SERVER_MODELS_SERVICE_H_
+#ifndef FRINGE_SERVER_GRPC_MODELS_SERVICE_H_
+#define FRINGE_SERVER_GRPC_MODELS_SERVICE_H_
 
 #include <functional>
 
@@ -37,12 +37,11 @@ class ModelsService final : public v1::Models::CallbackService {
                                      v1::ModelDescription* response) override;
 
  private:
-  using Operation =
-      std::function<absl::StatusOr<v1::ModelDescription>(const v1::ModelVersionRequest&)>;
-  grpc::ServerUnaryReactor* RunInBackground(grpc::CallbackServerContext* context,
-                                            const v1::ModelVersionRequest* request,
-                                            v1::ModelDescription* response, const char* what,
-                                            Operation op);
+  using Operation = std::function<absl::StatusOr<v1::ModelDescription>()>;
+  // Runs a lifecycle operation on background_ and answers with its description.
+  grpc::ServerUnaryReactor* Lifecycle(grpc::CallbackServerContext* context,
+                                      v1::ModelDescription* response, const char* what,
+                                      Operation op);
 
   ModelRepository* repository_;
   SerialExecutor background_;
@@ -50,4 +49,4 @@ class ModelsService final : public v1::Models::CallbackService {
 
 }  // namespace fringe
 
-#endif  // FRINGE_SERVER_MODELS_SERVICE_H_
+#endif  // FRINGE_SERVER_GRPC_MODELS_SERVICE_H_

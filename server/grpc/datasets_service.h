@@ -1,11 +1,11 @@
 // gRPC handlers for fringe.v1.Datasets over the DatasetStore. Upload writes each chunk as it
 // arrives (appending to a local file is short next to network time) and publishes the
 // dataset only when the stream ends cleanly and every check passes.
-#ifndef FRINGE_SERVER_DATASETS_SERVICE_H_
-#define FRINGE_SERVER_DATASETS_SERVICE_H_
+#ifndef FRINGE_SERVER_GRPC_DATASETS_SERVICE_H_
+#define FRINGE_SERVER_GRPC_DATASETS_SERVICE_H_
 
 #include "fringe/v1/datasets.grpc.pb.h"
-#include "server/jobs/dataset_store.h"
+#include "server/dataset_store.h"
 
 namespace fringe {
 
@@ -26,4 +26,4 @@ class DatasetsService final : public v1::Datasets::CallbackService {
 
 }  // namespace fringe
 
-#endif  // FRINGE_SERVER_DATASETS_SERVICE_H_
+#endif  // FRINGE_SERVER_GRPC_DATASETS_SERVICE_H_

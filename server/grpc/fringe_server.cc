@@ -1,4 +1,4 @@
-#include "server/fringe_server.h"
+#include "server/grpc/fringe_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -47,18 +47,19 @@ absl::StatusOr<std::unique_ptr<FringeServer>> FringeServer::Start(const v1::Serv
   SegmentationEngine::Options engine_options;
   engine_options.max_batch = config.max_batch_size();
   engine_options.limits.max_pixels = config.max_image_pixels();
-  s->engine_ = std::make_unique<SegmentationEngine>(s->repository_.get(), engine_options);
   s->explanation_engine_ =
       std::make_unique<ExplanationEngine>(s->repository_.get(), engine_options.limits);
+  s->engine_ = std::make_unique<SegmentationEngine>(s->repository_.get(), engine_options,
+                                                    s->explanation_engine_.get());
+  s->request_queue_ = std::make_unique<RequestQueue>(s->engine_.get(), s->explanation_engine_.get(),
+                                                     s->scheduler_.get(), s->metrics_.get());
 
   SegmentationService::Options service_options;
   service_options.stream_max_in_flight = config.stream_max_in_flight();
-  s->segmentation_service_ = std::make_unique<SegmentationService>(
-      s->engine_.get(), s->explanation_engine_.get(), s->scheduler_.get(), s->metrics_.get(),
-      service_options);
+  s->segmentation_service_ =
+      std::make_unique<SegmentationService>(s->request_queue_.get(), service_options);
   s->models_service_ = std::make_unique<ModelsService>(s->repository_.get());
-  s->explain_service_ = std::make_unique<ExplainService>(s->explanation_engine_.get(),
-                                                         s->scheduler_.get(), s->metrics_.get());
+  s->explain_service_ = std::make_unique<ExplainService>(s->request_queue_.get());
 
   auto store = OpenJobStore(config.jobs_database());
   if (!store.ok()) return store.status();

@@ -1,4 +1,4 @@
-#include "server/server_info_service.h"
+#include "server/grpc/server_info_service.h"
 
 #include <chrono>
 

@@ -1,6 +1,6 @@
 // The one absl::Status -> gRPC conversion: codes kept, messages cut to 1 KiB, payloads carried
 // as google.rpc.Status details (the grpc-status-details-bin trailer) and in stream errors.
-#include "server/grpc_status.h"
+#include "server/grpc/grpc_status.h"
 
 #include <gtest/gtest.h>
 

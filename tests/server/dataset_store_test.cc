@@ -1,7 +1,7 @@
-// Uploaded datasets (server/jobs/dataset_store.h): files arrive in ordered chunks with a
+// Uploaded datasets (server/dataset_store.h): files arrive in ordered chunks with a
 // SHA-256 each, and a dataset appears only whole - every file complete and checked, every
 // image with a readable mask of its size; anything else leaves nothing behind.
-#include "server/jobs/dataset_store.h"
+#include "server/dataset_store.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "server/jobs/dataset_store.h"
+#include "server/dataset_store.h"
 
 #include <unistd.h>
 

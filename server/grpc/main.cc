@@ -14,7 +14,7 @@
 #include "base/logging.h"
 #include "models/model_registry.h"
 #include "models/torch_models.h"
-#include "server/fringe_server.h"
+#include "server/grpc/fringe_server.h"
 #include "server/server_config.h"
 
 namespace {

@@ -1,8 +1,8 @@
-#include "server/datasets_service.h"
+#include "server/grpc/datasets_service.h"
 
 #include <spdlog/spdlog.h>
 
-#include "server/grpc_status.h"
+#include "server/grpc/grpc_status.h"
 
 namespace fringe {
 namespace {

@@ -1,7 +1,7 @@
 // gRPC handler for fringe.v1.Server: the server's metadata, fixed at start-up except for the
 // default model (read from the repository on each call). Answered inline: nothing blocks.
-#ifndef FRINGE_SERVER_SERVER_INFO_SERVICE_H_
-#define FRINGE_SERVER_SERVER_INFO_SERVICE_H_
+#ifndef FRINGE_SERVER_GRPC_SERVER_INFO_SERVICE_H_
+#define FRINGE_SERVER_GRPC_SERVER_INFO_SERVICE_H_
 
 #include "fringe/v1/server.grpc.pb.h"
 #include "fringe/v1/server_config.pb.h"
@@ -30,4 +30,4 @@ class ServerInfoService final : public v1::Server::CallbackService {
 
 }  // namespace fringe
 
-#endif  // FRINGE_SERVER_SERVER_INFO_SERVICE_H_
+#endif  // FRINGE_SERVER_GRPC_SERVER_INFO_SERVICE_H_

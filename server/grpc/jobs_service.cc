@@ -1,4 +1,4 @@
-#include "server/jobs_service.h"
+#include "server/grpc/jobs_service.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "server/grpc_status.h"
+#include "server/grpc/grpc_status.h"
+#include "server/grpc/scheduled_call.h"
 
 namespace fringe {
 
@@ -32,69 +33,66 @@ v1::Job JobToProto(const JobRecord& r) {
   return job;
 }
 
-grpc::ServerUnaryReactor* JobsService::Defer(grpc::CallbackServerContext* context,
-                                             std::function<absl::Status()> op) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!background_.Submit([reactor, op = std::move(op)] { reactor->Finish(ToGrpcStatus(op())); })) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
-  }
-  return reactor;
-}
-
 grpc::ServerUnaryReactor* JobsService::Submit(grpc::CallbackServerContext* context,
                                               const v1::SubmitJobRequest* request,
                                               v1::Job* response) {
-  return Defer(context, [this, context, request, response]() -> absl::Status {
-    // Validate now with the config the runner will use, so a bad job fails at submit time.
-    FRINGE_RETURN_IF_ERROR(
-        ResolveJobConfig(request->spec(), "job-validation", paths_, *repository_).status());
-    const std::string owner = request->client_id().empty() ? context->peer() : request->client_id();
-    FRINGE_ASSIGN_OR_RETURN(JobRecord record, store_->Submit(owner, request->priority(),
-                                                             request->spec().SerializeAsString()));
-    spdlog::info("job_submitted id={} owner={} priority={} steps={}", record.id, owner,
-                 record.priority, request->spec().config().steps());
-    *response = JobToProto(record);
-    return absl::OkStatus();
-  });
+  return FinishInBackground(
+      &background_, context, "jobs_submit", [this, context, request, response]() -> absl::Status {
+        // Validate now with the config the runner will use, so a bad job fails at submit time.
+        FRINGE_RETURN_IF_ERROR(
+            ResolveJobConfig(request->spec(), "job-validation", paths_, *repository_).status());
+        const std::string owner =
+            request->client_id().empty() ? context->peer() : request->client_id();
+        FRINGE_ASSIGN_OR_RETURN(
+            JobRecord record,
+            store_->Submit(owner, request->priority(), request->spec().SerializeAsString()));
+        spdlog::info("job_submitted id={} owner={} priority={} steps={}", record.id, owner,
+                     record.priority, request->spec().config().steps());
+        *response = JobToProto(record);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* JobsService::Get(grpc::CallbackServerContext* context,
                                            const v1::JobRequest* request, v1::Job* response) {
-  return Defer(context, [this, request, response]() -> absl::Status {
-    FRINGE_ASSIGN_OR_RETURN(JobRecord record, store_->Get(request->id()));
-    *response = JobToProto(record);
-    return absl::OkStatus();
-  });
+  return FinishInBackground(&background_, context, "jobs_get",
+                            [this, request, response]() -> absl::Status {
+                              FRINGE_ASSIGN_OR_RETURN(JobRecord record, store_->Get(request->id()));
+                              *response = JobToProto(record);
+                              return absl::OkStatus();
+                            });
 }
 
 grpc::ServerUnaryReactor* JobsService::List(grpc::CallbackServerContext* context,
                                             const v1::ListJobsRequest* request,
                                             v1::ListJobsResponse* response) {
-  return Defer(context, [this, request, response]() -> absl::Status {
-    JobFilter filter;
-    if (request->state() != v1::JOB_STATE_UNSPECIFIED) {
-      if (!v1::JobState_IsValid(request->state())) {
-        return absl::InvalidArgumentError(absl::StrCat("state is ", request->state()));
-      }
-      filter.state = static_cast<JobState>(static_cast<int>(request->state()) - 1);
-    }
-    filter.owner = request->owner();
-    filter.limit = request->limit() > 0 ? request->limit() : 100;
-    FRINGE_ASSIGN_OR_RETURN(std::vector<JobRecord> records, store_->List(filter));
-    for (const JobRecord& r : records) *response->add_jobs() = JobToProto(r);
-    return absl::OkStatus();
-  });
+  return FinishInBackground(
+      &background_, context, "jobs_list", [this, request, response]() -> absl::Status {
+        JobFilter filter;
+        if (request->state() != v1::JOB_STATE_UNSPECIFIED) {
+          if (!v1::JobState_IsValid(request->state())) {
+            return absl::InvalidArgumentError(absl::StrCat("state is ", request->state()));
+          }
+          filter.state = static_cast<JobState>(static_cast<int>(request->state()) - 1);
+        }
+        filter.owner = request->owner();
+        filter.limit = request->limit() > 0 ? request->limit() : 100;
+        FRINGE_ASSIGN_OR_RETURN(std::vector<JobRecord> records, store_->List(filter));
+        for (const JobRecord& r : records) *response->add_jobs() = JobToProto(r);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* JobsService::Cancel(grpc::CallbackServerContext* context,
                                               const v1::JobRequest* request, v1::Job* response) {
-  return Defer(context, [this, request, response]() -> absl::Status {
-    FRINGE_ASSIGN_OR_RETURN(JobRecord record, store_->Cancel(request->id()));
-    spdlog::info("job_cancel_requested id={} state={}", record.id,
-                 std::string(JobStateName(record.state)));
-    *response = JobToProto(record);
-    return absl::OkStatus();
-  });
+  return FinishInBackground(
+      &background_, context, "jobs_cancel", [this, request, response]() -> absl::Status {
+        FRINGE_ASSIGN_OR_RETURN(JobRecord record, store_->Cancel(request->id()));
+        spdlog::info("job_cancel_requested id={} state={}", record.id,
+                     std::string(JobStateName(record.state)));
+        *response = JobToProto(record);
+        return absl::OkStatus();
+      });
 }
 
 // Polls the store (it may be shared with other servers, so there is no in-process event to

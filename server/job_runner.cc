@@ -1,4 +1,4 @@
-#include "server/jobs/job_runner.h"
+#include "server/job_runner.h"
 
 #include <spdlog/spdlog.h>
 
@@ -12,7 +12,7 @@
 #include "base/safe_name.h"
 #include "base/status_macros.h"
 #include "models/torch_models.h"
-#include "server/jobs/dataset_store.h"
+#include "server/dataset_store.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
 
