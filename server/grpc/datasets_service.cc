@@ -2,47 +2,77 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "server/grpc/grpc_status.h"
+#include "server/grpc/scheduled_call.h"
 
 namespace fringe {
 namespace {
 
+// Reads chunks on the reaction and writes them (append + hash, then publish at the end) on
+// the service's background thread: a reaction must never wait for a disk. The next chunk is
+// read only after the previous one is written, so at most one chunk per upload is in memory
+// and a slow disk pushes back on the client through flow control.
 class UploadReactor final : public grpc::ServerReadReactor<v1::DatasetChunk> {
  public:
-  UploadReactor(const DatasetStore* store, v1::DatasetInfo* response)
-      : upload_(store->BeginUpload()), response_(response) {
+  UploadReactor(const DatasetStore* store, SerialExecutor* background, v1::DatasetInfo* response)
+      : store_(store), background_(background), response_(response) {
     StartRead(&chunk_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // The client finished sending: check and publish.
-      auto summary = upload_->Commit();
-      if (summary.ok()) {
-        response_->set_name(summary->name);
-        response_->set_pairs(summary->pairs);
-        response_->set_bytes(summary->bytes);
-        spdlog::info("dataset_uploaded name={} pairs={} bytes={}", summary->name, summary->pairs,
-                     summary->bytes);
-      }
-      upload_.reset();  // Removes the staging folder unless it was published.
-      Finish(ToGrpcStatus(summary.status()));
-      return;
+    const bool queued = background_->Submit([this, ok] { ok ? WriteChunk() : Publish(); });
+    if (!queued) {
+      upload_.reset();
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     }
+  }
+
+  // A cancelled upload ends its reads like a complete one; it must not be published.
+  void OnCancel() override { cancelled_.store(true); }
+  void OnDone() override { delete this; }
+
+ private:
+  // On the background thread. Finish() is each path's last use of `this`: OnDone may delete
+  // the reactor as soon as it is called.
+  void WriteChunk() {
+    if (!upload_) upload_ = store_->BeginUpload();  // The staging folder, on first data.
     absl::Status s = upload_->Write(chunk_.dataset(), chunk_.file(), chunk_.offset(), chunk_.data(),
                                     chunk_.sha256());
     if (!s.ok()) {
       spdlog::info("dataset_upload_failed error=\"{}\"", std::string(s.message()));
-      upload_.reset();
+      upload_.reset();  // Removes the staging folder.
       Finish(ToGrpcStatus(s));
       return;
     }
     StartRead(&chunk_);
   }
 
-  void OnDone() override { delete this; }
+  // The client finished sending: check and publish.
+  void Publish() {
+    if (cancelled_.load()) {
+      upload_.reset();
+      Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    if (!upload_) upload_ = store_->BeginUpload();
+    auto summary = upload_->Commit();
+    if (summary.ok()) {
+      response_->set_name(summary->name);
+      response_->set_pairs(summary->pairs);
+      response_->set_bytes(summary->bytes);
+      spdlog::info("dataset_uploaded name={} pairs={} bytes={}", summary->name, summary->pairs,
+                   summary->bytes);
+    }
+    upload_.reset();  // Removes the staging folder unless it was published.
+    Finish(ToGrpcStatus(summary.status()));
+  }
 
- private:
-  std::unique_ptr<DatasetUpload> upload_;
+  const DatasetStore* const store_;
+  std::unique_ptr<DatasetUpload> upload_;  // Used on the background thread only.
+  SerialExecutor* const background_;
+  std::atomic<bool> cancelled_{false};
   v1::DatasetInfo* response_;
   v1::DatasetChunk chunk_;
 };
@@ -51,24 +81,24 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::DatasetChunk> {
 
 grpc::ServerReadReactor<v1::DatasetChunk>* DatasetsService::Upload(
     grpc::CallbackServerContext* /*context*/, v1::DatasetInfo* response) {
-  return new UploadReactor(store_, response);
+  return new UploadReactor(store_, &background_, response);
 }
 
 grpc::ServerUnaryReactor* DatasetsService::List(grpc::CallbackServerContext* context,
                                                 const v1::ListDatasetsRequest* /*request*/,
                                                 v1::ListDatasetsResponse* response) {
-  auto datasets = store_->List();
-  if (datasets.ok()) {
+  // Listing reads every dataset's manifest from disk: off the reaction too.
+  return FinishInBackground(&background_, context, "datasets_list", [this, response] {
+    auto datasets = store_->List();
+    if (!datasets.ok()) return datasets.status();
     for (const DatasetSummary& d : *datasets) {
       v1::DatasetInfo* info = response->add_datasets();
       info->set_name(d.name);
       info->set_pairs(d.pairs);
       info->set_bytes(d.bytes);
     }
-  }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(datasets.status()));
-  return reactor;
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace fringe

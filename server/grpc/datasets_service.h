@@ -1,11 +1,12 @@
-// gRPC handlers for fringe.v1.Datasets over the DatasetStore. Upload writes each chunk as it
-// arrives (appending to a local file is short next to network time) and publishes the
-// dataset only when the stream ends cleanly and every check passes.
+// gRPC handlers for fringe.v1.Datasets over the DatasetStore. Upload writes and hashes each
+// chunk on a background thread as it arrives and publishes the dataset only when the stream
+// ends cleanly and every check passes; nothing touches the disk inside a reaction.
 #ifndef FRINGE_SERVER_GRPC_DATASETS_SERVICE_H_
 #define FRINGE_SERVER_GRPC_DATASETS_SERVICE_H_
 
 #include "fringe/v1/datasets.grpc.pb.h"
 #include "server/dataset_store.h"
+#include "server/serial_executor.h"
 
 namespace fringe {
 
@@ -22,6 +23,7 @@ class DatasetsService final : public v1::Datasets::CallbackService {
 
  private:
   const DatasetStore* store_;
+  SerialExecutor background_;  // Writes and listings of every upload, in order.
 };
 
 }  // namespace fringe

@@ -69,8 +69,12 @@ absl::StatusOr<std::unique_ptr<FringeServer>> FringeServer::Start(const v1::Serv
   paths.state_dir = config.state_dir();
   paths.repository_root = config.repository();
   paths.threads = config.training_threads() > 0 ? config.training_threads() : intra_op;
-  s->jobs_service_ =
-      std::make_unique<JobsService>(s->job_store_.get(), s->repository_.get(), paths);
+  // Watch streams see a change within this interval (a job reports progress every few
+  // seconds at most, so 250 ms is prompt without loading a shared database).
+  s->job_watcher_ =
+      std::make_unique<JobWatcher>(s->job_store_.get(), std::chrono::milliseconds(250));
+  s->jobs_service_ = std::make_unique<JobsService>(s->job_store_.get(), s->job_watcher_.get(),
+                                                   s->repository_.get(), paths);
   s->datasets_service_ = std::make_unique<DatasetsService>(s->dataset_store_.get());
   JobRunner::Options runner;
   runner.server_id = config.server_id();

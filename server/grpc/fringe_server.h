@@ -20,6 +20,7 @@
 #include "server/grpc/segmentation_service.h"
 #include "server/grpc/server_info_service.h"
 #include "server/job_runner.h"
+#include "server/job_watcher.h"
 #include "server/jobs/job_store.h"
 #include "server/model_repository.h"
 #include "server/request_queue.h"
@@ -68,6 +69,7 @@ class FringeServer {
   std::unique_ptr<JobStore> job_store_;
   std::unique_ptr<DatasetStore> dataset_store_;
   std::unique_ptr<JobRunner> job_runner_;
+  std::unique_ptr<JobWatcher> job_watcher_;  // Before jobs_service_: its watches use it.
   std::unique_ptr<JobsService> jobs_service_;
   std::unique_ptr<DatasetsService> datasets_service_;
   std::unique_ptr<ServerInfoService> server_info_service_;

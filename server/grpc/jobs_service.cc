@@ -2,10 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-#include <condition_variable>
 #include <mutex>
-#include <thread>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -95,76 +93,78 @@ grpc::ServerUnaryReactor* JobsService::Cancel(grpc::CallbackServerContext* conte
       });
 }
 
-// Polls the store (it may be shared with other servers, so there is no in-process event to
-// wait for) and writes the job whenever it changed, until it is terminal or the client left.
+// Writes the job whenever the server's JobWatcher sees it change, until it is terminal or
+// the client left. Updates arrive on the watcher's thread; a change that arrives while a
+// write is in flight replaces any older unwritten one (a watcher wants the latest state, not
+// every step).
 class JobsService::WatchReactor final : public grpc::ServerWriteReactor<v1::Job> {
  public:
-  WatchReactor(JobsService* service, std::string id) : service_(service), id_(std::move(id)) {
-    thread_ = std::thread([this] { Loop(); });
+  WatchReactor(JobWatcher* watcher, const std::string& id) : watcher_(watcher) {
+    watch_ = watcher_->Watch(id, [this](const absl::StatusOr<JobRecord>& r) { OnUpdate(r); });
   }
 
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
     if (!ok) gone_ = true;
-    cv_.notify_all();
+    MaybeWriteLocked();
   }
   void OnCancel() override {
     std::lock_guard<std::mutex> lock(mu_);
     gone_ = true;
-    cv_.notify_all();
+    MaybeWriteLocked();
   }
   void OnDone() override {
-    // Finish() came from our thread; it may still be unwinding (or, should gRPC ever run
-    // OnDone inline, be this very thread).
-    if (thread_.get_id() == std::this_thread::get_id()) {
-      thread_.detach();
-    } else {
-      thread_.join();
-    }
+    watcher_->Unwatch(watch_);  // No update can arrive after this.
     delete this;
   }
 
  private:
-  void Loop() {
-    std::string last;
-    for (;;) {
-      auto record = service_->store_->Get(id_);
-      if (!record.ok()) return Finish(ToGrpcStatus(record.status()));
-      v1::Job job = JobToProto(*record);
-      const std::string bytes = job.SerializeAsString();
-      std::unique_lock<std::mutex> lock(mu_);
-      if (gone_) break;
-      if (bytes != last) {
-        last = bytes;
-        current_ = std::move(job);
-        writing_ = true;
-        StartWrite(&current_);
-        cv_.wait(lock, [this] { return !writing_; });
-        if (gone_) break;
-      }
-      if (IsTerminal(record->state)) {
-        lock.unlock();
-        return Finish(grpc::Status::OK);
-      }
-      if (cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return gone_; })) break;
+  void OnUpdate(const absl::StatusOr<JobRecord>& record) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!record.ok()) {
+      error_ = ToGrpcStatus(record.status());
+    } else {
+      pending_ = JobToProto(*record);
+      terminal_ = IsTerminal(record->state);
     }
-    Finish(grpc::Status::CANCELLED);
+    MaybeWriteLocked();
   }
 
-  JobsService* service_;
-  const std::string id_;
+  // Starts the next write, or finishes once nothing is left to write.
+  void MaybeWriteLocked() {
+    if (writing_ || finished_) return;
+    if (gone_) return FinishLocked(grpc::Status::CANCELLED);
+    if (error_) return FinishLocked(*error_);
+    if (pending_) {
+      current_ = *std::move(pending_);
+      pending_.reset();
+      writing_ = true;
+      StartWrite(&current_);
+      return;
+    }
+    if (terminal_) FinishLocked(grpc::Status::OK);
+  }
+  void FinishLocked(const grpc::Status& status) {
+    finished_ = true;
+    Finish(status);
+  }
+
+  JobWatcher* const watcher_;
+  uint64_t watch_ = 0;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool writing_ = false;
-  bool gone_ = false;
+  std::optional<v1::Job> pending_;
+  std::optional<grpc::Status> error_;
   v1::Job current_;
-  std::thread thread_;
+  bool writing_ = false;
+  bool terminal_ = false;
+  bool gone_ = false;
+  bool finished_ = false;
 };
 
 grpc::ServerWriteReactor<v1::Job>* JobsService::Watch(grpc::CallbackServerContext* /*context*/,
                                                       const v1::JobRequest* request) {
-  return new WatchReactor(this, request->id());
+  return new WatchReactor(watcher_, request->id());
 }
 
 }  // namespace fringe

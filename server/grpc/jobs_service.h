@@ -1,6 +1,7 @@
 // gRPC handlers for fringe.v1.Jobs: thin views over the JobStore (the JobRunner does the
 // training). Store calls are quick but may touch disk or the network (PostgreSQL), so they
-// run on a small thread of their own rather than in the reaction.
+// run on a small thread of their own rather than in the reaction; watches are fed by the
+// server's one JobWatcher.
 #ifndef FRINGE_SERVER_GRPC_JOBS_SERVICE_H_
 #define FRINGE_SERVER_GRPC_JOBS_SERVICE_H_
 
@@ -8,6 +9,7 @@
 
 #include "fringe/v1/jobs.grpc.pb.h"
 #include "server/job_runner.h"
+#include "server/job_watcher.h"
 #include "server/jobs/job_store.h"
 #include "server/model_repository.h"
 #include "server/serial_executor.h"
@@ -20,8 +22,9 @@ v1::Job JobToProto(const JobRecord& record);
 class JobsService final : public v1::Jobs::CallbackService {
  public:
   // Every pointer must outlive the service.
-  JobsService(JobStore* store, const ModelRepository* repository, JobPaths paths)
-      : store_(store), repository_(repository), paths_(std::move(paths)) {}
+  JobsService(JobStore* store, JobWatcher* watcher, const ModelRepository* repository,
+              JobPaths paths)
+      : store_(store), watcher_(watcher), repository_(repository), paths_(std::move(paths)) {}
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
                                    const v1::SubmitJobRequest* request, v1::Job* response) override;
@@ -39,6 +42,7 @@ class JobsService final : public v1::Jobs::CallbackService {
   class WatchReactor;
 
   JobStore* store_;
+  JobWatcher* watcher_;
   const ModelRepository* repository_;
   const JobPaths paths_;
   SerialExecutor background_;
