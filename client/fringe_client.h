@@ -50,9 +50,11 @@ class FringeClient {
   absl::StatusOr<v1::SegmentResponse> Segment(const v1::SegmentRequest& request);
 
   // Opens one SegmentStream and sends the requests `next` produces (it returns false when
-  // there are no more) with at most `max_in_flight` unanswered; `on_response` is called in
-  // request order from the calling thread. `next` runs on a writer thread, concurrently with
-  // `on_response`: state the two share needs a lock. Returns the stream's final status.
+  // there are no more) with at most `max_in_flight` unanswered; `on_response` is called from
+  // the calling thread in request order, or as responses finish when the first request sets
+  // stream_order = STREAM_ORDER_COMPLETION (match them by id). `next` runs on a writer thread,
+  // concurrently with `on_response`: state the two share needs a lock. Returns the stream's final
+  // status.
   absl::Status SegmentStream(const std::function<bool(v1::SegmentRequest*)>& next,
                              const std::function<void(v1::SegmentResponse&&)>& on_response,
                              int max_in_flight);

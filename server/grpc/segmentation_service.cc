@@ -30,7 +30,8 @@ grpc::ServerUnaryReactor* SegmentationService::Segment(grpc::CallbackServerConte
 }
 
 // One bidirectional stream. Requests are numbered as they arrive; results may finish in any
-// order on the workers but are written strictly in arrival order, one write at a time. At
+// order on the workers and are written one at a time, strictly in arrival order - or, when
+// the first request asks for STREAM_ORDER_COMPLETION, in the order they finish. At
 // most stream_max_in_flight requests are queued or running: beyond that the reactor stops
 // reading, which pushes back on the client through gRPC flow control. When the client goes
 // away, the stream's queued requests leave the scheduler at once.
@@ -63,6 +64,9 @@ class SegmentationService::StreamReactor final
       // read_pending_ stays true until the end of this reaction, so a worker finishing the
       // last result meanwhile cannot Finish (and free) the stream under our feet.
       std::lock_guard<std::mutex> lock(mu_);
+      if (next_read_seq_ == 0) {
+        by_completion_ = request->stream_order() == v1::STREAM_ORDER_COMPLETION;
+      }
       seq = next_read_seq_++;
       ++in_flight_;
     }
@@ -134,7 +138,7 @@ class SegmentationService::StreamReactor final
 
   void MaybeWriteLocked() {
     while (!writing_) {
-      auto next = ready_.find(next_write_seq_);
+      auto next = by_completion_ ? ready_.begin() : ready_.find(next_write_seq_);
       if (next == ready_.end()) return;
       if (broken_ || cancelled_.load()) {
         // The client is gone: drop results in order so the stream can finish.
@@ -173,7 +177,8 @@ class SegmentationService::StreamReactor final
   int64_t next_write_seq_ = 0;
   int in_flight_ = 0;
   int64_t written_ = 0;
-  std::map<int64_t, v1::SegmentResponse> ready_;
+  std::map<int64_t, v1::SegmentResponse> ready_;  // Finished, not yet written, by sequence.
+  bool by_completion_ = false;                    // Write in finishing order.
   bool writing_ = false;
   bool reads_done_ = false;
   bool read_paused_ = false;
