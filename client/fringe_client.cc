@@ -132,7 +132,16 @@ absl::StatusOr<v1::ServerMetadata> FringeClient::GetServerMetadata() {
 }
 
 absl::StatusOr<v1::ListModelsResponse> FringeClient::ListModels() {
-  return Unary(models_.get(), &v1::Models::Stub::List, v1::ListModelsRequest(), options_.timeout);
+  v1::ListModelsRequest request;
+  v1::ListModelsResponse all;
+  do {  // Every page.
+    auto page = Unary(models_.get(), &v1::Models::Stub::List, request, options_.timeout);
+    if (!page.ok()) return page.status();
+    for (v1::ModelDescription& m : *page->mutable_models()) *all.add_models() = std::move(m);
+    all.set_default_model(page->default_model());
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty());
+  return all;
 }
 
 absl::StatusOr<v1::ModelDescription> FringeClient::Describe(const std::string& name,
@@ -249,8 +258,15 @@ absl::StatusOr<v1::DatasetInfo> FringeClient::UploadDataset(
 }
 
 absl::StatusOr<v1::ListDatasetsResponse> FringeClient::ListDatasets() {
-  return Unary(datasets_.get(), &v1::Datasets::Stub::List, v1::ListDatasetsRequest(),
-               options_.timeout);
+  v1::ListDatasetsRequest request;
+  v1::ListDatasetsResponse all;
+  do {  // Every page.
+    auto page = Unary(datasets_.get(), &v1::Datasets::Stub::List, request, options_.timeout);
+    if (!page.ok()) return page.status();
+    for (v1::DatasetInfo& d : *page->mutable_datasets()) *all.add_datasets() = std::move(d);
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty());
+  return all;
 }
 
 absl::StatusOr<v1::SegmentResponse> FringeClient::Segment(const v1::SegmentRequest& request) {

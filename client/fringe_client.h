@@ -43,6 +43,7 @@ class FringeClient {
   // fringe.v1.Server.GetMetadata: API and release, device, limits, services.
   absl::StatusOr<v1::ServerMetadata> GetServerMetadata();
 
+  // Every model (all pages of Models.List).
   absl::StatusOr<v1::ListModelsResponse> ListModels();
   absl::StatusOr<v1::ModelDescription> Describe(const std::string& name, int64_t version);
 
@@ -66,6 +67,7 @@ class FringeClient {
   // Training jobs.
   absl::StatusOr<v1::Job> SubmitJob(const v1::SubmitJobRequest& request);
   absl::StatusOr<v1::Job> GetJob(const std::string& id);
+  // One page of jobs, newest first (request.page_token from the previous response).
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> CancelJob(const std::string& id);
   // Calls `on_update` with every snapshot until the job finishes; returns the last one.
@@ -77,6 +79,7 @@ class FringeClient {
   absl::StatusOr<v1::DatasetInfo> UploadDataset(
       const std::string& name, const std::string& dir,
       const std::function<void(int64_t, int64_t)>& on_progress, int64_t chunk_bytes = 1 << 20);
+  // Every dataset (all pages of Datasets.List).
   absl::StatusOr<v1::ListDatasetsResponse> ListDatasets();
 
   // One explanation (relevance map) for a frame.

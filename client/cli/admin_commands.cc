@@ -2,6 +2,7 @@
 
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -156,10 +157,18 @@ std::optional<int> RunAdminCommand(FringeClient& client, const AdminArgs& a) {
       request.set_state(state);
     }
     request.set_owner(a.owner);
-    request.set_limit(a.limit);
-    auto list = client.ListJobs(request);
-    if (!list.ok()) return ReportError("listing jobs", list.status());
-    for (const v1::Job& j : list->jobs()) std::printf("%s\n", FormatJobLine(j).c_str());
+    // Page through until --limit jobs are shown (newest first) or there are no more.
+    int shown = 0;
+    do {
+      request.set_page_size(std::min(a.limit - shown, 1000));
+      auto page = client.ListJobs(request);
+      if (!page.ok()) return ReportError("listing jobs", page.status());
+      for (const v1::Job& j : page->jobs()) {
+        std::printf("%s\n", FormatJobLine(j).c_str());
+        ++shown;
+      }
+      request.set_page_token(page->next_page_token());
+    } while (!request.page_token().empty() && shown < a.limit);
     return 0;
   }
   if (a.jobs_get && *a.jobs_get) {

@@ -2,10 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 
+#include "base/status_macros.h"
 #include "server/grpc/grpc_status.h"
 #include "server/grpc/scheduled_call.h"
+#include "server/paging.h"
 
 namespace fringe {
 namespace {
@@ -85,20 +88,28 @@ grpc::ServerReadReactor<v1::DatasetChunk>* DatasetsService::Upload(
 }
 
 grpc::ServerUnaryReactor* DatasetsService::List(grpc::CallbackServerContext* context,
-                                                const v1::ListDatasetsRequest* /*request*/,
+                                                const v1::ListDatasetsRequest* request,
                                                 v1::ListDatasetsResponse* response) {
   // Listing reads every dataset's manifest from disk: off the reaction too.
-  return FinishInBackground(&background_, context, "datasets_list", [this, response] {
-    auto datasets = store_->List();
-    if (!datasets.ok()) return datasets.status();
-    for (const DatasetSummary& d : *datasets) {
-      v1::DatasetInfo* info = response->add_datasets();
-      info->set_name(d.name);
-      info->set_pairs(d.pairs);
-      info->set_bytes(d.bytes);
-    }
-    return absl::OkStatus();
-  });
+  return FinishInBackground(
+      &background_, context, "datasets_list", [this, request, response]() -> absl::Status {
+        FRINGE_ASSIGN_OR_RETURN(const int page_size,
+                                paging::PageSize(request->page_size(), paging::kMaxPageSize));
+        FRINGE_ASSIGN_OR_RETURN(std::vector<DatasetSummary> datasets, store_->List());
+        std::sort(datasets.begin(), datasets.end(),
+                  [](const DatasetSummary& a, const DatasetSummary& b) { return a.name < b.name; });
+        std::vector<std::string> names;
+        for (const DatasetSummary& d : datasets) names.push_back(d.name);
+        const paging::Page page = paging::NamePage(names, request->page_token(), page_size);
+        for (size_t i = page.begin; i < page.end; ++i) {
+          v1::DatasetInfo* info = response->add_datasets();
+          info->set_name(datasets[i].name);
+          info->set_pairs(datasets[i].pairs);
+          info->set_bytes(datasets[i].bytes);
+        }
+        response->set_next_page_token(page.next_token);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace fringe

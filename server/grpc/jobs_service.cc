@@ -9,6 +9,7 @@
 #include "base/status_macros.h"
 #include "server/grpc/grpc_status.h"
 #include "server/grpc/scheduled_call.h"
+#include "server/paging.h"
 
 namespace fringe {
 
@@ -74,9 +75,20 @@ grpc::ServerUnaryReactor* JobsService::List(grpc::CallbackServerContext* context
           filter.state = static_cast<JobState>(static_cast<int>(request->state()) - 1);
         }
         filter.owner = request->owner();
-        filter.limit = request->limit() > 0 ? request->limit() : 100;
+        FRINGE_ASSIGN_OR_RETURN(const int page_size, paging::PageSize(request->page_size(), 100));
+        if (!request->page_token().empty()) {
+          FRINGE_ASSIGN_OR_RETURN(filter.after, paging::ParseJobToken(request->page_token()));
+        }
+        filter.limit = page_size + 1;  // One more than shown: is there a next page?
         FRINGE_ASSIGN_OR_RETURN(std::vector<JobRecord> records, store_->List(filter));
+        const bool more = static_cast<int>(records.size()) > page_size;
+        if (more) records.resize(page_size);
         for (const JobRecord& r : records) *response->add_jobs() = JobToProto(r);
+        if (more) {
+          const std::optional<int64_t> seq = ParseJobId(records.back().id);
+          if (!seq) return absl::InternalError("job id " + records.back().id + " has no sequence");
+          response->set_next_page_token(paging::JobToken({records.back().created_ms, *seq}));
+        }
         return absl::OkStatus();
       });
 }

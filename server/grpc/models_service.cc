@@ -3,15 +3,28 @@
 #include "base/status_macros.h"
 #include "server/grpc/grpc_status.h"
 #include "server/grpc/scheduled_call.h"
+#include "server/paging.h"
 
 namespace fringe {
 
 // Both views only copy metadata under the repository's lock, so they answer inline.
 grpc::ServerUnaryReactor* ModelsService::List(grpc::CallbackServerContext* context,
-                                              const v1::ListModelsRequest* /*request*/,
+                                              const v1::ListModelsRequest* request,
                                               v1::ListModelsResponse* response) {
-  *response = repository_->List();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto page_size = paging::PageSize(request->page_size(), paging::kMaxPageSize);
+  if (!page_size.ok()) {
+    reactor->Finish(ToGrpcStatus(page_size.status()));
+    return reactor;
+  }
+  *response = repository_->List();  // By name.
+  std::vector<std::string> names;
+  for (const v1::ModelDescription& m : response->models()) names.push_back(m.name());
+  const paging::Page page = paging::NamePage(names, request->page_token(), *page_size);
+  auto* models = response->mutable_models();
+  models->DeleteSubrange(static_cast<int>(page.end), models->size() - static_cast<int>(page.end));
+  models->DeleteSubrange(0, static_cast<int>(page.begin));
+  response->set_next_page_token(page.next_token);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/jobs/postgres_job_store.h"
 #include "server/jobs/sqlite_job_store.h"
@@ -44,6 +45,18 @@ std::string FormatJobId(int64_t seq) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "job-%08" PRId64, seq);
   return buf;
+}
+
+std::optional<int64_t> ParseJobId(const std::string& id) {
+  constexpr std::string_view kPrefix = "job-";
+  if (id.size() <= kPrefix.size() || id.compare(0, kPrefix.size(), kPrefix) != 0) {
+    return std::nullopt;
+  }
+  int64_t seq = 0;
+  if (!absl::SimpleAtoi(id.substr(kPrefix.size()), &seq) || seq < 0 || FormatJobId(seq) != id) {
+    return std::nullopt;
+  }
+  return seq;
 }
 
 std::string RedactJobStoreUrl(const std::string& url) {

@@ -52,6 +52,13 @@ struct JobFilter {
   std::optional<JobState> state;  // Unset: any state.
   std::string owner;              // Empty: any owner.
   int limit = 100;                // At most this many records; <= 0 means no limit.
+  // Keyset paging: only jobs listed after this one (newest first: created earlier, or at the
+  // same time with a smaller sequence number). Unset: from the newest.
+  struct Cursor {
+    int64_t created_ms = 0;
+    int64_t seq = 0;
+  };
+  std::optional<Cursor> after;
 };
 
 class JobStore {
@@ -122,6 +129,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& url);
 // The id of the job with sequence number `seq`: "job-" + at least 8 digits, zero-padded so ids
 // sort like their sequence numbers.
 std::string FormatJobId(int64_t seq);
+// The sequence number of a FormatJobId() id; nullopt for anything else.
+std::optional<int64_t> ParseJobId(const std::string& id);
 
 // `url` with any password removed (user:secret@ and password=... query parameters), for
 // messages and logs.

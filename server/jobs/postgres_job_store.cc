@@ -360,8 +360,12 @@ absl::StatusOr<std::vector<JobRecord>> PostgresJobStore::List(const JobFilter& f
         const pqxx::result r =
             tx.exec_params(absl::StrCat("SELECT ", kColumns, " FROM ", impl_->jobs,
                                         " WHERE ($1 = '' OR state = $1) AND ($2 = '' OR owner = $2)"
+                                        " AND (NOT $4 OR created_ms < $5 OR"
+                                        " (created_ms = $5 AND seq < $6))"
                                         " ORDER BY created_ms DESC, seq DESC LIMIT $3"),
-                           state, filter.owner, limit);
+                           state, filter.owner, limit, filter.after.has_value(),
+                           filter.after ? filter.after->created_ms : int64_t{0},
+                           filter.after ? filter.after->seq : int64_t{0});
         std::vector<JobRecord> jobs;
         jobs.reserve(r.size());
         for (const pqxx::row& row : r) jobs.push_back(ToRecord(row));

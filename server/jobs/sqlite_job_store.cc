@@ -354,11 +354,17 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::List(const JobFilter& fil
   std::string sql = absl::StrCat("SELECT ", kColumns, " FROM fringe_jobs WHERE id IS NOT NULL");
   if (filter.state.has_value()) sql += " AND state = ?";
   if (!filter.owner.empty()) sql += " AND owner = ?";
+  if (filter.after) sql += " AND (created_ms < ? OR (created_ms = ? AND seq < ?))";
   sql += " ORDER BY created_ms DESC, seq DESC LIMIT ?";
   std::lock_guard<std::mutex> lock(mu_);
   FRINGE_ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db_, sql));
   if (filter.state.has_value()) stmt.Text(StateText(*filter.state));
   if (!filter.owner.empty()) stmt.Text(filter.owner);
+  if (filter.after) {
+    stmt.Int(filter.after->created_ms);
+    stmt.Int(filter.after->created_ms);
+    stmt.Int(filter.after->seq);
+  }
   stmt.Int(filter.limit > 0 ? filter.limit : -1);  // SQLite: a negative LIMIT means none.
   std::vector<JobRecord> jobs;
   while (true) {

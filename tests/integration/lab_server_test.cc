@@ -154,6 +154,33 @@ TEST(LabServerTest, TwoServersShareAPostgresQueue) {
   EXPECT_EQ(seen_by_a->jobs_size(), 3);
 }
 
+// Jobs.List pages newest first with tokens; a token the server did not issue is refused.
+TEST(LabServerTest, JobListsPageThroughEveryJob) {
+  ServerProcess server(FRINGE_SERVER_BIN, MakeRepository());
+  auto client = Connect(server);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto job = client->SubmitJob(TinyJob(10, "page-" + std::to_string(i)));
+    ASSERT_TRUE(job.ok()) << job.status();
+    ids.push_back(job->id());
+  }
+  v1::ListJobsRequest request;
+  request.set_page_size(2);
+  auto first = client->ListJobs(request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->jobs_size(), 2);
+  EXPECT_EQ(first->jobs(0).id(), ids[2]);
+  ASSERT_FALSE(first->next_page_token().empty());
+  request.set_page_token(first->next_page_token());
+  auto second = client->ListJobs(request);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->jobs_size(), 1);
+  EXPECT_EQ(second->jobs(0).id(), ids[0]);
+  EXPECT_TRUE(second->next_page_token().empty());
+  request.set_page_token("job-00000001");
+  EXPECT_EQ(client->ListJobs(request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(LabServerTest, BadJobsAreRejectedAtSubmit) {
   ServerProcess server(FRINGE_SERVER_BIN, MakeRepository());
   auto client = Connect(server);
