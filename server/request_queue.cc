@@ -7,21 +7,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "server/priority.h"
 
 namespace fringe {
-
-WorkClass WorkClassOf(v1::Priority priority) {
-  switch (priority) {
-    case v1::PRIORITY_LIVE:
-      return WorkClass::kLive;
-    case v1::PRIORITY_EXPLAIN:
-      return WorkClass::kExplain;
-    case v1::PRIORITY_BATCH:
-      return WorkClass::kBatch;
-    default:
-      return WorkClass::kInteractive;
-  }
-}
 
 namespace {
 

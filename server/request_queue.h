@@ -24,9 +24,6 @@
 
 namespace fringe {
 
-// The scheduling class of a request's priority (UNSPECIFIED counts as INTERACTIVE).
-WorkClass WorkClassOf(v1::Priority priority);
-
 // Who asks and until when; the RPC layer fills it from its call.
 struct CallInfo {
   std::string client;  // Fairness and per-client limits.

@@ -9,6 +9,7 @@
 #include "models/frame_quality.h"
 #include "models/frame_segmenter.h"
 #include "server/explanation_engine.h"
+#include "server/priority.h"
 
 namespace fringe {
 
@@ -23,11 +24,7 @@ absl::Status ValidateRequest(const v1::SegmentRequest& request) {
     return absl::InvalidArgumentError(
         absl::StrCat("probabilities is ", request.probabilities(), "; expected 0..3"));
   }
-  if (!v1::Priority_IsValid(request.priority())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("priority is ", request.priority(), "; expected 0..4"));
-  }
-  return absl::OkStatus();
+  return ValidatePriority(request.priority(), "priority");
 }
 
 absl::StatusOr<v1::Tensor> EncodeProbabilities(const cv::Mat& p, v1::ProbabilityFormat format) {

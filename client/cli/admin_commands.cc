@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
@@ -37,7 +38,9 @@ int Submit(FringeClient& client, const AdminArgs& args) {
     if (!ref.ok()) return ReportError("--init-from", ref.status());
     *request.mutable_spec()->mutable_init_from() = *ref;
   }
-  request.set_priority(args.priority);
+  v1::Priority priority = v1::PRIORITY_INTERACTIVE;
+  v1::Priority_Parse("PRIORITY_" + absl::AsciiStrToUpper(args.priority), &priority);
+  request.set_priority(priority);
   auto job = client.SubmitJob(request);
   if (!job.ok()) return ReportError("submitting the job", job.status());
   std::printf("%s\n", job->id().c_str());
@@ -113,7 +116,11 @@ void AddAdminCommands(CLI::App& app, CLI::App* models, AdminArgs* a) {
   a->jobs_submit->add_option("--pretrained", a->pretrained,
                              "ImageNet weights by name from the server's <state_dir>/pretrained/");
   a->jobs_submit->add_option("--name", a->output_name, "Register the result as this model");
-  a->jobs_submit->add_option("--priority", a->priority, "Higher runs first [0]");
+  a->jobs_submit
+      ->add_option("--priority", a->priority,
+                   "live, interactive, explain or batch: queued jobs of a more urgent class "
+                   "start first, as requests do [interactive]")
+      ->check(CLI::IsMember({"live", "interactive", "explain", "batch"}));
   a->jobs_submit->add_flag("--watch", a->watch, "Show progress until the job finishes");
   a->jobs_list = jobs->add_subcommand("list", "Jobs, newest first");
   a->jobs_list->add_option("--state", a->state, "queued, running, succeeded, failed, cancelled");

@@ -14,7 +14,7 @@ namespace fringe {
 struct AdminArgs {
   // jobs
   std::string config_path, dataset, init_from, pretrained, output_name, job_id, state, owner;
-  int priority = 0;
+  std::string priority = "interactive";
   bool watch = false;
   int limit = 20;
   // datasets

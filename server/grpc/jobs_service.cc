@@ -10,6 +10,7 @@
 #include "server/grpc/grpc_status.h"
 #include "server/grpc/scheduled_call.h"
 #include "server/paging.h"
+#include "server/priority.h"
 
 namespace fringe {
 
@@ -18,7 +19,7 @@ v1::Job JobToProto(const JobRecord& r) {
   job.set_id(r.id);
   job.set_state(static_cast<v1::JobState>(static_cast<int>(r.state) + 1));
   job.set_owner(r.owner);
-  job.set_priority(r.priority);
+  job.set_priority(PriorityOfJobRank(r.priority));
   job.mutable_spec()->ParseFromString(r.spec);
   job.mutable_progress()->ParseFromString(r.progress);
   job.mutable_result()->ParseFromString(r.result);
@@ -38,15 +39,17 @@ grpc::ServerUnaryReactor* JobsService::Submit(grpc::CallbackServerContext* conte
   return FinishInBackground(
       &background_, context, "jobs_submit", [this, context, request, response]() -> absl::Status {
         // Validate now with the config the runner will use, so a bad job fails at submit time.
+        FRINGE_RETURN_IF_ERROR(ValidatePriority(request->priority(), "priority"));
         FRINGE_RETURN_IF_ERROR(
             ResolveJobConfig(request->spec(), "job-validation", paths_, *repository_).status());
         const std::string owner =
             request->client_id().empty() ? context->peer() : request->client_id();
-        FRINGE_ASSIGN_OR_RETURN(
-            JobRecord record,
-            store_->Submit(owner, request->priority(), request->spec().SerializeAsString()));
+        FRINGE_ASSIGN_OR_RETURN(JobRecord record,
+                                store_->Submit(owner, JobRank(request->priority()),
+                                               request->spec().SerializeAsString()));
         spdlog::info("job_submitted id={} owner={} priority={} steps={}", record.id, owner,
-                     record.priority, request->spec().config().steps());
+                     v1::Priority_Name(PriorityOfJobRank(record.priority)),
+                     request->spec().config().steps());
         *response = JobToProto(record);
         return absl::OkStatus();
       });
