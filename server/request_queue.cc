@@ -117,12 +117,7 @@ uint64_t RequestQueue::Segment(const char* method,
                                std::shared_ptr<const v1::SegmentRequest> request,
                                const CallInfo& call, Done<v1::SegmentResponse> done) {
   absl::StatusOr<ServableModel> model = segmentation_->Resolve(*request);
-  if (!model.ok()) {
-    // Not queued: answered here, recorded under the name the client asked for.
-    Record(method, request->id(), request->model().name(), 0, model.status(), Clock::now(), -1);
-    done(model.status());
-    return 0;
-  }
+  if (!model.ok()) return Reject(method, *request, model.status(), done);
   WorkInfo info;
   info.work_class = WorkClassOf(request->priority());
   info.client = call.client;
@@ -162,18 +157,11 @@ void RequestQueue::RunSegmentBatch(WorkBatch& batch) const {
 uint64_t RequestQueue::Explain(std::shared_ptr<const v1::ExplainRequest> request,
                                const CallInfo& call, Done<v1::ExplainResponse> done) {
   if (explanation_ == nullptr) {
-    const absl::Status status =
-        absl::FailedPreconditionError("this server has no attribution engine");
-    Record("Explain", request->id(), request->model().name(), 0, status, Clock::now(), -1);
-    done(status);
-    return 0;
+    return Reject("Explain", *request,
+                  absl::FailedPreconditionError("this server has no attribution engine"), done);
   }
   absl::StatusOr<ServableModel> model = explanation_->Resolve(*request);
-  if (!model.ok()) {
-    Record("Explain", request->id(), request->model().name(), 0, model.status(), Clock::now(), -1);
-    done(model.status());
-    return 0;
-  }
+  if (!model.ok()) return Reject("Explain", *request, model.status(), done);
   WorkInfo info;
   info.work_class = WorkClass::kExplain;
   info.client = call.client;

@@ -71,6 +71,16 @@ class RequestQueue {
               const absl::Status& status, Clock::time_point received, double compute_ms) const;
   void RunSegmentBatch(WorkBatch& batch) const;
 
+  // A request that fails before it is queued: recorded under the model name the client asked
+  // for and answered here. Returns 0, the "no ticket" of Segment() and Explain().
+  template <typename Request, typename Response>
+  uint64_t Reject(const char* method, const Request& request, const absl::Status& status,
+                  const Done<Response>& done) const {
+    Record(method, request.id(), request.model().name(), 0, status, Clock::now(), -1);
+    done(status);
+    return 0;
+  }
+
   const SegmentationEngine* segmentation_;
   ExplanationEngine* explanation_;
   Scheduler* scheduler_;

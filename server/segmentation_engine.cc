@@ -151,27 +151,8 @@ absl::StatusOr<v1::SegmentResponse> SegmentationEngine::Encode(const v1::Segment
 
 absl::StatusOr<v1::SegmentResponse> SegmentationEngine::Segment(
     const v1::SegmentRequest& request) const {
-  return std::move(SegmentBatch({&request}).front());
-}
-
-std::vector<absl::StatusOr<v1::SegmentResponse>> SegmentationEngine::SegmentBatch(
-    const std::vector<const v1::SegmentRequest*>& requests) const {
-  std::vector<absl::StatusOr<v1::SegmentResponse>> results(requests.size(),
-                                                           absl::InternalError("not segmented"));
-  std::vector<Job> jobs;
-  std::vector<size_t> where;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    absl::StatusOr<ServableModel> model = Resolve(*requests[i]);
-    if (!model.ok()) {
-      results[i] = model.status();
-      continue;
-    }
-    jobs.push_back({requests[i], *std::move(model)});
-    where.push_back(i);
-  }
-  std::vector<absl::StatusOr<v1::SegmentResponse>> ran = Run(jobs);
-  for (size_t k = 0; k < ran.size(); ++k) results[where[k]] = std::move(ran[k]);
-  return results;
+  FRINGE_ASSIGN_OR_RETURN(ServableModel model, Resolve(request));
+  return std::move(Run({{&request, std::move(model)}}).front());
 }
 
 std::vector<absl::StatusOr<v1::SegmentResponse>> SegmentationEngine::Run(

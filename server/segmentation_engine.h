@@ -52,10 +52,8 @@ class SegmentationEngine {
   // timings.total_ms, which belong to the caller.
   std::vector<absl::StatusOr<v1::SegmentResponse>> Run(const std::vector<Job>& jobs) const;
 
-  // Resolve() then Run(), for one request or several.
+  // Resolve() then Run() for one request.
   absl::StatusOr<v1::SegmentResponse> Segment(const v1::SegmentRequest& request) const;
-  std::vector<absl::StatusOr<v1::SegmentResponse>> SegmentBatch(
-      const std::vector<const v1::SegmentRequest*>& requests) const;
 
   // A key under which the scheduler may batch this request with others: non-empty only for
   // a raw-tensor frame that fits in one tile of `model` ("name:version:HxW"). Cheap: no

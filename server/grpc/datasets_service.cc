@@ -40,8 +40,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::DatasetChunk> {
   // On the background thread. Finish() is each path's last use of `this`: OnDone may delete
   // the reactor as soon as it is called.
   void WriteChunk() {
-    if (!upload_) upload_ = store_->BeginUpload();  // The staging folder, on first data.
-    absl::Status s = upload_->Write(chunk_.dataset(), chunk_.file(), chunk_.offset(), chunk_.data(),
+    absl::Status s = Upload().Write(chunk_.dataset(), chunk_.file(), chunk_.offset(), chunk_.data(),
                                     chunk_.sha256());
     if (!s.ok()) {
       spdlog::info("dataset_upload_failed error=\"{}\"", std::string(s.message()));
@@ -52,6 +51,12 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::DatasetChunk> {
     StartRead(&chunk_);
   }
 
+  // The staging folder, made on the background thread when first needed.
+  DatasetUpload& Upload() {
+    if (!upload_) upload_ = store_->BeginUpload();
+    return *upload_;
+  }
+
   // The client finished sending: check and publish.
   void Publish() {
     if (cancelled_.load()) {
@@ -59,8 +64,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::DatasetChunk> {
       Finish(grpc::Status::CANCELLED);
       return;
     }
-    if (!upload_) upload_ = store_->BeginUpload();
-    auto summary = upload_->Commit();
+    auto summary = Upload().Commit();
     if (summary.ok()) {
       response_->set_name(summary->name);
       response_->set_pairs(summary->pairs);

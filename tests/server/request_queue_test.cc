@@ -17,6 +17,41 @@
 namespace fringe {
 namespace {
 
+// Holds the scheduler's only worker (with a training piece, which runs only on a worker)
+// from construction until Release(), so requests queued meanwhile wait in the queue.
+class WorkerBlocker {
+ public:
+  explicit WorkerBlocker(Scheduler* scheduler)
+      : thread_([this, scheduler] {
+          scheduler->RunTrainingPiece([this] {
+            std::unique_lock<std::mutex> lock(mu_);
+            blocking_ = true;
+            cv_.notify_all();
+            cv_.wait(lock, [this] { return released_; });
+          });
+        }) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return blocking_; });
+  }
+  ~WorkerBlocker() { Release(); }
+
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool blocking_ = false;
+  bool released_ = false;
+  std::thread thread_;  // Last: started once the members it uses exist.
+};
+
 class RequestQueueTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -115,32 +150,13 @@ TEST_F(RequestQueueTest, AnUnknownModelIsAnsweredAtOnceWithoutQueueing) {
 }
 
 TEST_F(RequestQueueTest, ARequestKeepsTheVersionItWasQueuedWith) {
-  // Block the only worker so the request waits in the queue while the version changes.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false, blocking = false;
-  std::thread blocker([&] {
-    scheduler_.RunTrainingPiece([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      blocking = true;
-      cv.notify_all();
-      cv.wait(lock, [&] { return release; });
-    });
-  });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return blocking; });
-  }
+  // The request waits in the queue while the version changes.
+  WorkerBlocker blocker(&scheduler_);
   std::promise<absl::StatusOr<v1::SegmentResponse>> answer;
   queue_.Segment("Segment", Request("c"), CallInfo{"tester"},
                  [&](absl::StatusOr<v1::SegmentResponse> r) { answer.set_value(std::move(r)); });
   ASSERT_TRUE(repo_->Promote("tiny", 1).ok());  // Serving version 2 -> 1 while c is queued.
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-  }
-  cv.notify_all();
-  blocker.join();
+  blocker.Release();
   auto response = answer.get_future().get();
   ASSERT_TRUE(repo_->Rollback("tiny").ok());
   ASSERT_TRUE(response.ok()) << response.status();
@@ -180,21 +196,7 @@ TEST_F(RequestQueueTest, ExplainsInTheExplainClass) {
 }
 
 TEST_F(RequestQueueTest, CancellingAStreamGroupAnswersItsQueuedRequestsCancelled) {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false, blocking = false;
-  std::thread blocker([&] {
-    scheduler_.RunTrainingPiece([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      blocking = true;
-      cv.notify_all();
-      cv.wait(lock, [&] { return release; });
-    });
-  });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return blocking; });
-  }
+  WorkerBlocker blocker(&scheduler_);
   std::atomic<int> cancelled{0}, answered{0};
   CallInfo stream{"tester"};
   stream.group = 7;
@@ -207,12 +209,7 @@ TEST_F(RequestQueueTest, CancellingAStreamGroupAnswersItsQueuedRequestsCancelled
   }
   EXPECT_EQ(queue_.CancelGroup(7), 3);
   EXPECT_EQ(cancelled.load(), 3);  // Answered on the cancelling thread, before any ran.
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-  }
-  cv.notify_all();
-  blocker.join();
+  blocker.Release();
   scheduler_.Shutdown();
   EXPECT_EQ(answered.load(), 3);  // Exactly once each.
 }
